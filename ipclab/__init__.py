@@ -1,0 +1,32 @@
+"""ipclab: compare inter-process communication mechanisms with real processes and honest numbers.
+
+Public API (imported lazily so that ``python -m ipclab.worker`` starts fast):
+``run(config)``, ``load_result(path)``, ``RunConfig``, ``TRANSPORTS`` and ``__version__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "run", "load_result", "RunConfig", "TRANSPORTS"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        from .runner import run
+
+        return run
+    if name == "load_result":
+        from .results import load
+
+        return load
+    if name == "RunConfig":
+        from .config import RunConfig
+
+        return RunConfig
+    if name == "TRANSPORTS":
+        from .transports import TRANSPORTS
+
+        return TRANSPORTS
+    raise AttributeError(name)

@@ -1,0 +1,114 @@
+"""Experiment files: a TOML document naming a sweep, for assignments and reproducible comparisons.
+
+    # experiments/latency-vs-size.toml
+    description = "How does round-trip latency grow with message size?"
+    transports = ["pipe", "unix", "tcp"]     # or "all", or "pipe,unix"
+    patterns = ["pingpong"]
+    sizes = ["64", "1K", "4K", 65536]        # numbers or strings with K/M suffixes
+    count = 5000                             # or duration = 2.0 (seconds), not both
+    warmup = 200
+    trials = 3
+    seed = 1
+    pin = "same"                             # auto | none | same | cross | "0,1"
+    timeout = 60
+    verify = false
+    clients = 1
+    output = "results/latency-vs-size.json"
+
+Unknown keys and wrong types are errors naming the key and its line. CLI flags override the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+MAX_EXPERIMENT_BYTES = 1024 * 1024
+
+# key -> (accepted types, description used in errors)
+SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    "description": ((str,), "a string"),
+    "transports": ((list, str), "a list of transport names or a string"),
+    "patterns": ((list, str), "a list of pattern names or a string"),
+    "sizes": ((list, str, int), "a list of sizes (64, \"4K\") or a string"),
+    "count": ((int,), "a whole number"),
+    "duration": ((int, float), "a number of seconds"),
+    "warmup": ((int,), "a whole number"),
+    "trials": ((int,), "a whole number"),
+    "seed": ((int,), "a whole number"),
+    "timeout": ((int, float), "a number of seconds"),
+    "pin": ((str,), "auto, none, same, cross or \"0,1\""),
+    "verify": ((bool,), "true or false"),
+    "clients": ((int,), "a whole number"),
+    "output": ((str,), "a file path"),
+}
+
+
+def _line_of(text: str, key: str) -> int | None:
+    match = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def load(path: str) -> dict[str, Any]:
+    """Parse and type-check an experiment file; returns the keys it sets (values still to be validated)."""
+    try:
+        if os.path.getsize(path) > MAX_EXPERIMENT_BYTES:
+            raise ConfigError(f"--experiment: {path!r} is larger than {MAX_EXPERIMENT_BYTES} bytes; "
+                              "an experiment file is a short TOML document")
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise ConfigError(f"--experiment: cannot read {path!r}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"--experiment: {path!r} is not UTF-8 text (a binary file?); give a TOML file") from None
+    if "\x00" in text:
+        raise ConfigError(f"--experiment: {path!r} contains NUL bytes (a binary file?); give a TOML file")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--experiment: {path!r} is not valid TOML: {exc}") from None
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        line = _line_of(text, key)
+        where = f"{path}:{line}" if line else path
+        if key not in SCHEMA:
+            known = ", ".join(SCHEMA)
+            raise ConfigError(f"{where}: unknown key {key!r}; known keys: {known}")
+        types, desc = SCHEMA[key]
+        if isinstance(value, bool) and bool not in types:
+            ok = False
+        else:
+            ok = isinstance(value, types)
+        if ok and isinstance(value, list) and not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                     for v in value):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{where}: {key} = {value!r} has the wrong type; it must be {desc}")
+        out[key] = value
+    return out
+
+
+def flag_names(path: str, text_keys: dict[str, Any]) -> dict[str, str]:
+    """Names used in validation errors for values that came from the file: 'FILE:LINE: sizes'."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    singular = {"transports": "transport", "patterns": "pattern", "sizes": "size"}
+    names = {}
+    for key in text_keys:
+        line = _line_of(text, key)
+        names[singular.get(key, key)] = f"{path}:{line}: {key}" if line else f"{path}: {key}"
+    return names

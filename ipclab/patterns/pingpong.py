@@ -1,0 +1,223 @@
+"""pingpong: the client sends S bytes, the server echoes S bytes; the client times every round trip.
+
+One-way latency is about half the round trip. On lossy transports a ping whose echo does not come back within
+REPLY_TIMEOUT counts as lost, and a late echo of an earlier ping is discarded (never timed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import stats
+from .common import (
+    END_MARKERS,
+    HEADER,
+    HEADER_SIZE,
+    IDLE_TIMEOUT,
+    REPLY_TIMEOUT,
+    Context,
+    IntegrityError,
+    cpu_figures,
+    decode_samples,
+    encode_samples,
+    end_marker,
+    marker_test,
+    new_samples,
+)
+
+LABELS = {"server": "echo server", "client": "client"}
+
+
+def roles(clients: int) -> list[tuple[str, int]]:
+    return [("server", 0), ("client", 0)]
+
+
+def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
+    if role == "server":
+        return _server(channel, ctx)
+    return _client(channel, ctx)
+
+
+def _server(ch: Any, ctx: Context) -> dict[str, Any]:
+    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    rbuf = bytearray(size)
+    rmv = memoryview(rbuf)
+    send, recv = ch.send, ch.recv_into
+    if ctx.reliable and ctx.count is not None:
+        # The known count: the tightest possible echo loop.
+        for _ in range(warmup):
+            recv(rmv)
+            send(rmv)
+        probe.begin()
+        for _ in range(ctx.count):
+            recv(rmv)
+            send(rmv)
+        probe.end()
+        return {"echoed": warmup + ctx.count, "probe": probe.result()}
+
+    # Duration runs and lossy transports: echo until the end marker, EOF or (lossy) the idle timeout.
+    if not ctx.reliable:
+        ch.set_timeout(IDLE_TIMEOUT)
+    mark_at, mark_value = marker_test(ctx.payload)
+    total = None if ctx.count is None else warmup + ctx.count
+    echoed = 0
+    if warmup == 0:
+        probe.begin()
+    while True:
+        try:
+            recv(rmv)
+        except (EOFError, TimeoutError):
+            break
+        if size and rbuf[mark_at] == mark_value:
+            break
+        try:
+            send(rmv)
+        except ConnectionRefusedError:  # a lossy client that already left
+            break
+        echoed += 1
+        if echoed == warmup:
+            probe.begin()
+        if echoed == total:
+            break
+    probe.end()
+    return {"echoed": echoed, "probe": probe.result()}
+
+
+def _client(ch: Any, ctx: Context) -> dict[str, Any]:
+    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    sbuf = bytearray(ctx.payload)
+    rbuf = bytearray(size)
+    smv, rmv = memoryview(sbuf), memoryview(rbuf)
+    send, recv = ch.send, ch.recv_into
+    clock = time.perf_counter_ns
+    pack, unpack = HEADER.pack_into, HEADER.unpack_from
+    hdr = size >= HEADER_SIZE
+    lossy = not ctx.reliable
+
+    if lossy:
+        ch.set_timeout(REPLY_TIMEOUT)
+        return _lossy_client(ch, ctx, sbuf, rbuf)
+
+    for seq in range(warmup):
+        if hdr:
+            pack(sbuf, 0, seq, 0)
+        send(smv)
+        recv(rmv)
+
+    cap = ctx.count if ctx.count is not None else 1 << 16
+    samples = new_samples(cap)
+    deadline = None if ctx.duration is None else clock() + int(ctx.duration * 1e9)
+    n = corrupt = 0
+    seq = warmup
+    verify = ctx.verify
+    probe.begin()
+    while True:
+        if hdr:
+            pack(sbuf, 0, seq, clock())
+        t0 = clock()
+        send(smv)
+        recv(rmv)
+        t1 = clock()
+        samples[n] = t1 - t0
+        if hdr and unpack(rbuf, 0)[0] != seq:
+            raise IntegrityError(f"round trip {n}: echo carries sequence {unpack(rbuf, 0)[0]}, expected {seq}")
+        if verify and rmv != smv:  # after t1: checking never inflates the timed window
+            corrupt += 1
+        n += 1
+        seq += 1
+        if deadline is None:
+            if n == cap:
+                break
+        elif t1 >= deadline:
+            break
+        elif n == cap:
+            samples.extend(new_samples(cap))  # duration runs: amortised doubling, rare
+            cap *= 2
+    probe.end()
+    if not verify and rmv != smv:  # without --verify, the last echo is still checked byte for byte
+        corrupt += 1
+    if deadline is not None:
+        send(memoryview(end_marker(ctx.payload)))
+    return {"samples": encode_samples(samples, n), "n": n, "lost": 0, "stale": 0, "corrupt": corrupt,
+            "probe": probe.result()}
+
+
+def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> dict[str, Any]:
+    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    smv, rmv = memoryview(sbuf), memoryview(rbuf)
+    send, recv = ch.send, ch.recv_into
+    clock = time.perf_counter_ns
+    pack, unpack = HEADER.pack_into, HEADER.unpack_from
+    hdr = size >= HEADER_SIZE
+    cap = ctx.count if ctx.count is not None else 1 << 16
+    samples = new_samples(cap)
+    deadline = None if ctx.duration is None else clock() + int(ctx.duration * 1e9)
+    n = lost = stale = corrupt = 0
+    seq = 0
+    while True:
+        measured = seq >= warmup
+        if measured and seq == warmup:
+            probe.begin()
+        if hdr:
+            pack(sbuf, 0, seq, clock())
+        t0 = clock()
+        send(smv)
+        t1 = 0
+        while True:
+            try:
+                recv(rmv)
+            except TimeoutError:
+                break
+            if not hdr or unpack(rbuf, 0)[0] == seq:
+                t1 = clock()
+                break
+            stale += 1  # the late echo of an earlier ping
+        seq += 1
+        if not measured:
+            continue
+        if t1:
+            samples[n] = t1 - t0
+            n += 1
+            if ctx.verify and rmv != smv:
+                corrupt += 1
+        else:
+            lost += 1
+        if deadline is None:
+            if n + lost == ctx.count:
+                break
+        elif clock() >= deadline:
+            break
+        elif n == cap:
+            samples.extend(new_samples(cap))
+            cap *= 2
+    probe.end()
+    if size:
+        marker = memoryview(end_marker(ctx.payload))
+        for _ in range(END_MARKERS):
+            try:
+                send(marker)
+            except ConnectionRefusedError:
+                break
+    return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": stale, "corrupt": corrupt,
+            "probe": probe.result()}
+
+
+def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
+    """Per-trial figures from the workers' raw results (runs in the parent)."""
+    client = raw["client"]
+    ordered = sorted(decode_samples(client["samples"]))
+    n = len(ordered)
+    attempted = n + client["lost"]
+    out: dict[str, Any] = {"round_trips": n, "lost": client["lost"], "stale": client["stale"],
+                           "corrupt": client["corrupt"],
+                           "loss_pct": 100.0 * client["lost"] / attempted if attempted else None}
+    if n:
+        s = stats.summarize(ordered)
+        for key, name in (("mean", "mean"), ("min", "min"), ("p50", "p50"), ("p90", "p90"), ("p99", "p99"),
+                          ("p99.9", "p999"), ("max", "max"), ("stdev", "stdev")):
+            out[f"rtt_{name}_us"] = s[key] / 1000.0
+        out["msg_s"] = 1e9 / s["mean"] if s["mean"] else None
+        out["rtt_quantiles_ns"] = [round(v) for v in stats.quantiles(ordered)]
+    out.update(cpu_figures(raw, n))
+    return out

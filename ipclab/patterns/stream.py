@@ -1,0 +1,243 @@
+"""stream: the producer sends as fast as the mechanism allows; the consumer counts and checks every message.
+
+Throughput is timed at the consumer, from the first measured message to the last (never from the sender's
+write loop, which kernel buffers would flatter). Messages of 16 bytes or more carry their send time, so the
+consumer also records one-way latency under load. On lossy transports the consumer counts received, lost,
+reordered and duplicated messages and never waits longer than IDLE_TIMEOUT for a datagram that was lost.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import stats
+from .common import (
+    END_MARKERS,
+    HEADER,
+    HEADER_SIZE,
+    IDLE_TIMEOUT,
+    Context,
+    IntegrityError,
+    cpu_figures,
+    decode_samples,
+    encode_samples,
+    end_marker,
+    marker_test,
+    new_samples,
+)
+
+LABELS = {"server": "consumer", "client": "producer"}
+
+
+def roles(clients: int) -> list[tuple[str, int]]:
+    return [("server", 0), ("client", 0)]
+
+
+def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
+    if role == "server":
+        if ctx.reliable and ctx.count is not None:
+            return _consumer_counted(channel, ctx)
+        return _consumer_until_end(channel, ctx)
+    return _producer(channel, ctx)
+
+
+def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
+    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    sbuf = bytearray(ctx.payload)
+    smv = memoryview(sbuf)
+    send = ch.send
+    clock = time.perf_counter_ns
+    pack = HEADER.pack_into
+    hdr = size >= HEADER_SIZE
+    for seq in range(warmup):
+        if hdr:
+            pack(sbuf, 0, seq, clock())
+        send(smv)
+    probe.begin()
+    seq = warmup
+    if ctx.count is not None:
+        for seq in range(warmup, warmup + ctx.count):
+            if hdr:
+                pack(sbuf, 0, seq, clock())
+            send(smv)
+        seq = warmup + ctx.count
+    else:
+        deadline = clock() + int(ctx.duration * 1e9)  # type: ignore[operator]
+        while True:
+            if hdr:
+                pack(sbuf, 0, seq, clock())
+            send(smv)
+            seq += 1
+            if not seq & 63 and clock() >= deadline:  # one clock read per 64 messages
+                break
+    probe.end()
+    if ctx.count is None or not ctx.reliable:
+        marker = memoryview(end_marker(ctx.payload))
+        for _ in range(1 if ctx.reliable else END_MARKERS):
+            try:
+                send(marker)
+            except (ConnectionRefusedError, BrokenPipeError):
+                break
+    return {"sent": seq - warmup, "sent_total": seq, "probe": probe.result()}
+
+
+def _consumer_counted(ch: Any, ctx: Context) -> dict[str, Any]:
+    """Reliable transport, known count: every message must arrive, in order."""
+    size, warmup, probe, n = ctx.size, ctx.warmup, ctx.probe, ctx.count
+    rbuf = bytearray(size)
+    rmv = memoryview(rbuf)
+    recv = ch.recv_into
+    clock = time.perf_counter_ns
+    unpack = HEADER.unpack_from
+    hdr = size >= HEADER_SIZE
+    verify = ctx.verify
+    # Compare the payload part only: the header differs in every message.
+    body_at = HEADER_SIZE if hdr else 0
+    got_body, want_body = rmv[body_at:], memoryview(ctx.payload)[body_at:]
+    corrupt = 0
+    for seq in range(warmup):
+        recv(rmv)
+        if hdr and unpack(rbuf, 0)[0] != seq:
+            raise IntegrityError(f"warm-up message {seq}: got sequence {unpack(rbuf, 0)[0]}")
+    lat = new_samples(n if hdr else 0)
+    recv(rmv)
+    t_first = clock()
+    probe.begin()
+    if got_body != want_body:
+        corrupt += 1
+    if hdr:
+        seq, sent_at = unpack(rbuf, 0)
+        if seq != warmup:
+            raise IntegrityError(f"message {warmup}: got sequence {seq} (lost or reordered on a reliable transport)")
+        lat[0] = t_first - sent_at
+        for i in range(1, n):
+            recv(rmv)
+            now = clock()
+            seq, sent_at = unpack(rbuf, 0)
+            if seq != warmup + i:
+                raise IntegrityError(
+                    f"message {warmup + i}: got sequence {seq} (lost or reordered on a reliable transport)")
+            lat[i] = now - sent_at
+            if verify and got_body != want_body:
+                corrupt += 1
+    else:
+        for _ in range(n - 1):
+            recv(rmv)
+            if verify and got_body != want_body:
+                corrupt += 1
+    t_last = clock()
+    probe.end()
+    if not verify and n > 1 and got_body != want_body:  # the last message is always checked byte for byte
+        corrupt += 1
+    return {"received": n, "unique": n, "reordered": 0, "duplicated": 0, "corrupt": corrupt,
+            "first_ns": t_first, "last_ns": t_last, "latency": encode_samples(lat, n if hdr else 0),
+            "probe": probe.result()}
+
+
+def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
+    """Duration runs and lossy transports: read until the end marker, EOF, the count, or the idle timeout."""
+    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    reliable = ctx.reliable
+    rbuf = bytearray(size)
+    rmv = memoryview(rbuf)
+    recv = ch.recv_into
+    clock = time.perf_counter_ns
+    unpack = HEADER.unpack_from
+    hdr = size >= HEADER_SIZE
+    verify = ctx.verify
+    body_at = HEADER_SIZE if hdr else 0
+    got_body, want_body = rmv[body_at:], memoryview(ctx.payload)[body_at:]
+    mark_at, mark_value = marker_test(ctx.payload)
+    expected = ctx.count  # measured messages, if known
+    if not reliable:
+        ch.set_timeout(IDLE_TIMEOUT)
+    cap = expected if expected is not None else 1 << 16
+    lat = new_samples(cap if hdr else 0)
+    seen = bytearray((warmup + cap) if hdr else 0)
+    measured = warmup_seen = reordered = duplicated = corrupt = 0
+    highest = -1
+    t_first = t_last = 0
+    ended_by = "count"
+    while True:
+        try:
+            recv(rmv)
+        except TimeoutError:
+            ended_by = "idle timeout"
+            break
+        except EOFError:
+            ended_by = "eof"
+            break
+        now = clock()
+        if size and rbuf[mark_at] == mark_value:
+            ended_by = "end marker"
+            break
+        if hdr:
+            seq, sent_at = unpack(rbuf, 0)
+            if reliable and seq != warmup_seen + measured:
+                raise IntegrityError(f"message {warmup_seen + measured}: got sequence {seq} on a reliable transport")
+            if seq >= len(seen):
+                seen.extend(bytes(max(seq + 1, 2 * len(seen)) - len(seen)))  # rare: duration runs
+            if seen[seq]:
+                duplicated += 1
+                continue
+            seen[seq] = 1
+            if seq < highest:
+                reordered += 1
+            else:
+                highest = seq
+            if seq < warmup:
+                warmup_seen += 1
+                continue
+            if measured == len(lat):
+                lat.extend(new_samples(len(lat) or 1))
+            lat[measured] = now - sent_at
+        elif warmup_seen < warmup:
+            warmup_seen += 1
+            continue
+        if not measured:
+            t_first = now
+            probe.begin()
+        if verify and got_body != want_body:
+            corrupt += 1
+        measured += 1
+        t_last = now
+        if measured == expected:
+            break
+    probe.end()
+    return {"received": measured, "unique": measured, "reordered": reordered, "duplicated": duplicated,
+            "corrupt": corrupt, "first_ns": t_first, "last_ns": t_last, "ended_by": ended_by,
+            "latency": encode_samples(lat, measured if hdr else 0), "probe": probe.result()}
+
+
+def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
+    """Per-trial figures (parent side): throughput at the consumer, loss accounting, one-way latency."""
+    consumer, producer = raw["server"], raw["client"]
+    sent, received = producer["sent"], consumer["unique"]
+    lost = max(0, sent - received)
+    out: dict[str, Any] = {
+        "sent": sent,
+        "received": received,
+        "lost": lost,
+        "loss_pct": 100.0 * lost / sent if sent else None,
+        "reordered": consumer["reordered"],
+        "duplicated": consumer["duplicated"],
+        "corrupt": consumer["corrupt"],
+        "elapsed_ns": consumer["last_ns"] - consumer["first_ns"],
+    }
+    elapsed = out["elapsed_ns"]
+    if received >= 2 and elapsed > 0:
+        # First to last message: received-1 messages arrived in the interval.
+        out["msg_s"] = (received - 1) * 1e9 / elapsed
+        out["mb_s"] = out["msg_s"] * ctx.size / 1e6
+    else:
+        out["msg_s"] = out["mb_s"] = None
+    latency = sorted(decode_samples(consumer["latency"]))
+    if latency:
+        s = stats.summarize(latency)
+        out["owl_p50_us"] = s["p50"] / 1000.0
+        out["owl_p99_us"] = s["p99"] / 1000.0
+        out["owl_max_us"] = s["max"] / 1000.0
+        out["owl_quantiles_ns"] = [round(v) for v in stats.quantiles(latency)]
+    out.update(cpu_figures(raw, received))
+    return out

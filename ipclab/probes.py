@@ -1,0 +1,155 @@
+"""Measurement probes: per-worker resource usage over the measured window, and the run's metadata.
+
+Workers read their own counters with getrusage(2): the same kernel counters psutil reads from /proc, without
+importing psutil into every worker (start-up time is part of the harness cost). The parent uses psutil for
+the machine-wide metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import socket
+import sys
+import time
+from typing import Any
+
+from . import __version__
+
+
+class Probe:
+    """CPU time, context switches and wall time between ``begin()`` and ``end()``; peak RSS at the end."""
+
+    def __init__(self) -> None:
+        self._r0: Any = None
+        self._r1: Any = None
+        self._t0 = self._t1 = 0
+
+    def begin(self) -> None:
+        self._r0 = resource.getrusage(resource.RUSAGE_SELF)
+        self._t0 = time.perf_counter_ns()
+
+    def end(self) -> None:
+        self._t1 = time.perf_counter_ns()
+        self._r1 = resource.getrusage(resource.RUSAGE_SELF)
+
+    def result(self) -> dict[str, Any]:
+        if self._r0 is None:
+            return {}
+        r0, r1 = self._r0, self._r1 or resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "cpu_user_s": r1.ru_utime - r0.ru_utime,
+            "cpu_sys_s": r1.ru_stime - r0.ru_stime,
+            "ctx_voluntary": r1.ru_nvcsw - r0.ru_nvcsw,
+            "ctx_involuntary": r1.ru_nivcsw - r0.ru_nivcsw,
+            "maxrss_bytes": r1.ru_maxrss * 1024,  # Linux reports KiB
+            "wall_ns": (self._t1 or time.perf_counter_ns()) - self._t0,
+            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        }
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _read_int(path: str) -> int | None:
+    text = _read(path)
+    try:
+        return int(text.split()[0]) if text else None
+    except ValueError:
+        return None
+
+
+def cpu_model() -> str | None:
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def virtualization() -> str | None:
+    """A hypervisor name if this looks like a VM (cpuinfo 'hypervisor' flag, DMI vendor), else None."""
+    text = _read("/proc/cpuinfo") or ""
+    flagged = any(line.startswith("flags") and " hypervisor" in line for line in text.splitlines())
+    vendor = _read("/sys/class/dmi/id/sys_vendor")
+    if flagged or (vendor and any(v in vendor for v in ("QEMU", "KVM", "VMware", "Xen", "Microsoft", "Amazon"))):
+        return vendor or "unknown hypervisor"
+    return None
+
+
+def pipe_size() -> int | None:
+    import fcntl
+
+    r, w = os.pipe()
+    try:
+        return fcntl.fcntl(r, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    except OSError:
+        return None
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def socket_buffers() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind, family, stype in (("tcp", socket.AF_INET, socket.SOCK_STREAM), ("udp", socket.AF_INET, socket.SOCK_DGRAM),
+                                ("unix", socket.AF_UNIX, socket.SOCK_STREAM)):
+        with socket.socket(family, stype) as s:
+            out[f"{kind}_sndbuf_bytes"] = s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            out[f"{kind}_rcvbuf_bytes"] = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    for key in ("rmem_default", "rmem_max", "wmem_default", "wmem_max"):
+        out[f"net_core_{key}"] = _read_int(f"/proc/sys/net/core/{key}")
+    out["tcp_rmem"] = _read("/proc/sys/net/ipv4/tcp_rmem")
+    out["tcp_wmem"] = _read("/proc/sys/net/ipv4/tcp_wmem")
+    return out
+
+
+def sysinfo() -> dict[str, Any]:
+    """Everything a reader needs to reproduce a figure; recorded in every result file."""
+    uname = os.uname()
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    info: dict[str, Any] = {
+        "ipclab_version": __version__,
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "python_executable": sys.executable,
+        "os": uname.sysname,
+        "kernel": uname.release,
+        "machine": uname.machine,
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "virtualization": virtualization(),
+        "clocksource": _read("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
+        "cpu_governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "start_method": "subprocess: fresh interpreter per worker (python -m ipclab.worker)",
+        "clock": "time.perf_counter_ns (CLOCK_MONOTONIC, shared by all processes of the host)",
+        "pipe_size_bytes": pipe_size(),
+        "socket_buffers": socket_buffers(),
+        "mqueue": {
+            "msgsize_max": _read_int("/proc/sys/fs/mqueue/msgsize_max"),
+            "msg_max": _read_int("/proc/sys/fs/mqueue/msg_max"),
+            "queues_max": _read_int("/proc/sys/fs/mqueue/queues_max"),
+        },
+        "sysv_msg": {
+            "msgmax": _read_int("/proc/sys/kernel/msgmax"),
+            "msgmnb": _read_int("/proc/sys/kernel/msgmnb"),
+            "msgmni": _read_int("/proc/sys/kernel/msgmni"),
+        },
+    }
+    try:
+        import psutil
+
+        vm = psutil.virtual_memory()
+        info["memory_total_bytes"] = vm.total
+        info["cpu_count_physical"] = psutil.cpu_count(logical=False)
+        info["load_average"] = list(os.getloadavg())
+    except ImportError:  # pragma: no cover - psutil is a hard dependency, keep sysinfo usable without it
+        info["memory_total_bytes"] = None
+    return info

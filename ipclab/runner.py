@@ -1,0 +1,344 @@
+"""The runner: for each cell (pattern x transport x size) and trial, set up, spawn, measure, clean up.
+
+One straight line per trial: Transport.setup() in the parent -> spawn one fresh interpreter per role ->
+CONFIG/READY/START/RESULT over a private control socketpair -> kill leftovers and Transport.teardown() in a
+``finally`` that runs with SIGINT/SIGTERM blocked, so an interrupt can never cut a cleanup short.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import control, results, stats
+from .config import MiB, RunConfig, format_size
+from .errors import IpclabError, WorkerError
+from .patterns import get_pattern
+from .patterns.common import Context
+from .transports import get_transport
+from .transports.base import CellSpec, Transport
+
+SETUP_TIMEOUT = 30.0  # s for both workers to start and connect
+EXIT_GRACE = 2.0  # s a worker gets to exit after EXIT before it is killed
+SPREAD_WARN = 0.10
+HEADLINE = {"pingpong": "rtt_p50_us", "stream": "mb_s"}
+_BLOBS = ("samples", "latency")  # raw sample arrays: summarised into quantiles, not stored per trial
+
+ProgressFn = Callable[..., None]
+
+
+def auto_count(pattern: str, size: int) -> int:
+    """Messages per trial when --count/--duration are not given: ~64 MiB of traffic, 200..20000 messages."""
+    budget = 64 * MiB // max(size, 1)
+    if pattern == "pingpong":
+        return max(200, min(5000, budget))
+    return max(200, min(20000, budget))
+
+
+def auto_warmup(count: int) -> int:
+    return min(100, count // 10)
+
+
+def choose_placement(pin: str, transport: type[Transport], pattern: str,
+                     keys: list[str]) -> tuple[dict[str, list[int] | None], str, list[str]]:
+    """CPUs per worker, a description for table headers, and warnings.
+
+    auto: blocking ping-pong shares one CPU (stable, 6-25 us wake-ups instead of 80-130 us cross-CPU ones on a
+    VM, and no flipping between the two from run to run); streams and busy-pollers get one CPU per side
+    (two spinners on one CPU would cost a whole timeslice per message).
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    warnings: list[str] = []
+    mode = pin
+    if pin == "auto":
+        mode = "cross" if (transport.spins or pattern != "pingpong") else "same"
+    if mode == "cross" and len(cpus) < 2:
+        warnings.append(f"only {len(cpus)} CPU available: cross-CPU placement impossible, both workers share it")
+        mode = "same"
+    if mode == "none" or not cpus:
+        return {k: None for k in keys}, "unpinned", warnings
+    if mode == "same":
+        cpu = cpus[-1]
+        if transport.spins:
+            warnings.append(f"{transport.name} busy-polls: two pollers on one CPU cost a scheduler timeslice "
+                            "per message; use --pin cross")
+        return {k: [cpu] for k in keys}, f"same CPU ({cpu})", warnings
+    if mode == "cross":
+        server, client = cpus[0], cpus[1]
+    else:
+        parts = [int(p) for p in mode.split(",")]
+        server, client = parts[0], parts[-1]
+    placed = {k: [server] if k.startswith("server") else [client] for k in keys}
+    if server == client:
+        return placed, f"same CPU ({server})", warnings
+    return placed, f"cross CPUs (server {server}, client {client})", warnings
+
+
+@dataclass
+class _Worker:
+    key: str
+    role: str
+    index: int
+    label: str
+    proc: subprocess.Popen[bytes]
+    sock: socket.socket
+    reader: control.Reader
+    stderr_path: str
+    message: dict[str, Any] | None = None
+    done: bool = field(default=False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+class Runner:
+    """Runs a RunConfig; ``on_cell(result)`` is called after every cell (the CLI saves the file there)."""
+
+    def __init__(self, config: RunConfig, *, on_cell: Callable[[dict[str, Any]], None] | None = None,
+                 progress: ProgressFn | None = None, metadata: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.on_cell = on_cell
+        self.progress = progress or (lambda *a, **k: None)
+        self.result = results.new_result(config, metadata)
+        self.workdir: str | None = None
+        self._spawned = 0
+
+    # -- the sweep -----------------------------------------------------------------------------------
+    def cells(self) -> list[tuple[str, str, int]]:
+        c = self.config
+        return [(p, t, s) for p in c.patterns for t in c.transports for s in c.sizes]
+
+    def run(self) -> dict[str, Any]:
+        cells = self.cells()
+        self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
+        self.workdir = tempfile.mkdtemp(prefix="ipclab-")  # 0700: sockets and FIFOs live here
+        try:
+            for pattern, transport, size in cells:
+                cell = self._run_cell(pattern, transport, size)
+                self.result["cells"].append(cell)
+                if self.on_cell:
+                    self.on_cell(self.result)
+        except BaseException:
+            self.result["interrupted"] = True
+            raise
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.result["finished"] = results.now_iso()
+        return self.result
+
+    def _run_cell(self, pattern: str, name: str, size: int) -> dict[str, Any]:
+        c = self.config
+        cls = get_transport(name)
+        pat = get_pattern(pattern)
+        count = c.count if c.count is not None or c.duration is not None else auto_count(pattern, size)
+        warmup = c.warmup if c.warmup is not None else auto_warmup(count or 0)
+        keys = _keys(pat.roles(c.clients))
+        placement, where, warnings = choose_placement(c.pin, cls, pattern, keys)
+        cell: dict[str, Any] = {
+            "pattern": pattern, "transport": name, "size_bytes": size, "status": "ok", "reason": None,
+            "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
+            "cpus": placement, "trials": [], "summary": {}, "spread": {}, "warnings": list(warnings),
+        }
+        label = f"{pattern} {name} {format_size(size)}"
+        reason = cls.unavailable_reason()
+        if reason:
+            cell.update(status="n/a", reason=f"unavailable: {reason}")
+        else:
+            reason = cls.not_applicable(pattern, size)
+            if reason is None and c.duration is not None and size == 0:
+                reason = "a duration run needs an end marker, which an empty message cannot carry; use --count"
+            if reason:
+                cell.update(status="n/a", reason=reason)
+        if cell["status"] != "ok":
+            self.progress("skip", label=label, reason=cell["reason"], trials=c.trials)
+            return cell
+        ctx = Context(size=size, count=count, duration=c.duration, warmup=warmup, seed=c.seed, verify=c.verify,
+                      reliable=cls.reliable, clients=c.clients)
+        for trial in range(c.trials):
+            self.progress("trial", label=label, trial=trial + 1, trials=c.trials)
+            try:
+                raw = self._run_trial(cls, pattern, pat, ctx, placement)
+            except (IpclabError, OSError) as exc:
+                cell.update(status="failed", reason=str(exc))
+                if isinstance(exc, WorkerError) and exc.traceback:
+                    cell["traceback"] = exc.traceback
+                self.progress("failed", label=label, reason=str(exc), remaining=c.trials - trial - 1)
+                break
+            figures = pat.metrics(raw, ctx)
+            if figures.get("corrupt"):
+                cell["warnings"].append(f"trial {trial + 1}: {figures['corrupt']} corrupt message(s)")
+            cell["trials"].append({"trial": trial + 1, "metrics": figures, "raw": _strip(raw)})
+        if cell["trials"]:
+            cell["summary"], cell["spread"] = summarize_trials([t["metrics"] for t in cell["trials"]])
+            headline = HEADLINE.get(pattern)
+            spread = cell["spread"].get(headline or "", 0.0)
+            if spread > SPREAD_WARN:
+                cell["warnings"].append(
+                    f"{headline} differs by {spread:.0%} across trials: noisy machine; add --trials or pin CPUs")
+        return cell
+
+    # -- one trial -----------------------------------------------------------------------------------
+    def _run_trial(self, cls: type[Transport], pattern: str, pat: Any, ctx: Context,
+                   placement: dict[str, list[int] | None]) -> dict[str, dict[str, Any]]:
+        c = self.config
+        assert self.workdir is not None
+        transport = cls(self.workdir, CellSpec(pattern=pattern, size=ctx.size, clients=c.clients))
+        workers: list[_Worker] = []
+        try:
+            address = transport.setup()
+            roles = pat.roles(c.clients)
+            keys = _keys(roles)
+            for (role, index), key in zip(roles, keys):
+                workers.append(self._spawn(key, role, index, pat.LABELS.get(role, role),
+                                           transport.fds_for(role, index)))
+            transport.close_parent_fds()
+            base = {"type": "CONFIG", "transport": cls.name, "pattern": transport.spec.pattern,
+                    "address": address, "size": ctx.size, "count": ctx.count, "duration": ctx.duration,
+                    "warmup": ctx.warmup, "seed": ctx.seed, "verify": ctx.verify, "reliable": cls.reliable,
+                    "clients": c.clients}
+            for w in workers:
+                control.send(w.sock, {**base, "role": w.role, "index": w.index, "cpus": placement.get(w.key)})
+            self._collect(workers, "READY", SETUP_TIMEOUT, "start")
+            for w in workers:  # servers are first in the list: they are reading before clients send
+                control.send(w.sock, {"type": "START"})
+            budget = c.timeout + (c.duration or 0.0)
+            self._collect(workers, "RESULT", budget, "finish")
+            return {w.key: w.message["raw"] for w in workers}  # type: ignore[index]
+        finally:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                self._stop(workers)
+                transport.teardown()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _spawn(self, key: str, role: str, index: int, label: str, fds: tuple[int, ...]) -> _Worker:
+        assert self.workdir is not None
+        parent, child = socket.socketpair()
+        self._spawned += 1
+        stderr_path = os.path.join(self.workdir, f"worker-{self._spawned}.stderr")
+        try:
+            with open(stderr_path, "wb") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "ipclab.worker", str(child.fileno())],
+                    pass_fds=(child.fileno(), *fds), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=err, env=_worker_env(), close_fds=True,
+                )
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        return _Worker(key, role, index, label, proc, parent, control.Reader(parent), stderr_path)
+
+    def _collect(self, workers: list[_Worker], kind: str, timeout: float, verb: str) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(workers)
+        for w in workers:
+            w.message = None
+        while pending:
+            for w in list(pending):
+                message = w.reader.pop()
+                if message is None:
+                    if w.reader.closed:
+                        raise WorkerError(self._death(w))
+                    continue
+                if message["type"] == "ERROR":
+                    raise WorkerError(f"{w.label} failed: {message.get('message')}", message.get("traceback"))
+                if message["type"] == kind:
+                    w.message = message
+                    pending.remove(w)
+            if not pending:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                who = " and ".join(w.label for w in pending)
+                raise WorkerError(f"{who} did not {verb} within {timeout:g} s (timed out; raise --timeout if the "
+                                  "cell is just slow)")
+            ready, _, _ = select.select(pending, [], [], remaining)
+            for w in ready:
+                w.reader.feed()
+
+    def _death(self, w: _Worker) -> str:
+        try:
+            code = w.proc.wait(timeout=EXIT_GRACE)
+        except subprocess.TimeoutExpired:
+            return f"{w.label} closed its control channel but is still running"
+        if code < 0:
+            what = f"{w.label} killed by {signal.Signals(-code).name}"
+        else:
+            what = f"{w.label} exited with status {code}"
+        tail = _last_line(w.stderr_path)
+        return f"{what}: {tail}" if tail else what
+
+    def _stop(self, workers: list[_Worker]) -> None:
+        for w in workers:
+            try:
+                control.send(w.sock, {"type": "EXIT"})
+            except OSError:
+                pass
+        deadline = time.monotonic() + EXIT_GRACE
+        for w in workers:
+            try:
+                w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                w.proc.wait()
+            w.sock.close()
+
+
+def _keys(roles: list[tuple[str, int]]) -> list[str]:
+    """Raw-result keys: the role name, or role+index when a pattern has several workers of one role."""
+    counts: dict[str, int] = {}
+    for role, _ in roles:
+        counts[role] = counts.get(role, 0) + 1
+    return [role if counts[role] == 1 else f"{role}{index}" for role, index in roles]
+
+
+def _strip(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: {kk: vv for kk, vv in v.items() if kk not in _BLOBS} for k, v in raw.items()}
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
+def _worker_env() -> dict[str, str]:
+    """The workers import this very ipclab, wherever it was imported from (installed or a source tree)."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def summarize_trials(trials: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Median across trials of every numeric figure, and each figure's relative spread (max-min)/median."""
+    summary: dict[str, float] = {}
+    spread: dict[str, float] = {}
+    keys = [k for k, v in trials[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    for key in keys:
+        values = [t[key] for t in trials if isinstance(t.get(key), (int, float))]
+        if values:
+            summary[key] = stats.median(values)
+            spread[key] = stats.relative_spread(values)
+    return summary, spread
+
+
+def run(config: RunConfig, **kwargs: Any) -> dict[str, Any]:
+    """Run a sweep and return the result dict (see ipclab.results for the schema)."""
+    return Runner(config, **kwargs).run()

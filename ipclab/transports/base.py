@@ -1,0 +1,158 @@
+"""The two central interfaces: Transport (parent side, owns the OS objects) and Channel (child side).
+
+A Transport is instantiated in the runner for one trial. ``setup()`` creates the OS objects (listening
+socket, pipes, segment, queue) and returns a JSON-able address; the runner spawns the workers, passing the
+file descriptors ``fds_for(role)`` names, and calls ``teardown()`` in a ``finally``. Each worker calls
+``Transport.connect(address, role, index)`` and gets a Channel.
+
+Roles: ``server`` is the passive side (echoes in pingpong, consumes in stream), ``client`` the active side.
+Every message of a run has exactly the payload size; ``recv_into`` returns one whole message.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..config import format_size
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What a transport needs to know about the cell it is set up for."""
+
+    pattern: str
+    size: int
+    clients: int = 1
+
+
+class Channel(ABC):
+    """One endpoint of a measured channel, used by exactly one worker. A context manager.
+
+    Implementations may bind fast closures to ``self.send`` / ``self.recv_into`` in ``__init__`` (instance
+    attributes shadow the methods): the hot loops call them once per message.
+    """
+
+    def set_timeout(self, seconds: float | None) -> None:  # noqa: B027 - optional for reliable transports
+        """Make ``recv_into`` raise TimeoutError after ``seconds`` without a message (None: block)."""
+
+    @abstractmethod
+    def send(self, msg: memoryview) -> None:
+        """Send one whole message of exactly len(msg) bytes."""
+
+    @abstractmethod
+    def recv_into(self, buf: memoryview) -> int:
+        """Receive one whole message into buf; return its length. EOFError when the peer has gone."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release this endpoint (idempotent)."""
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Transport(ABC):
+    """A mechanism: declared properties, parent-side setup/teardown and the child-side ``connect``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    reliable: ClassVar[bool] = True  # False: loss/reorder are counted, not fatal
+    ordered: ClassVar[bool] = True
+    boundaries: ClassVar[bool] = False  # keeps message boundaries (datagrams, queues)
+    empty_ok: ClassVar[bool] = False  # can carry an empty (0-byte) message
+    max_message: ClassVar[int | None] = None
+    spins: ClassVar[bool] = False  # busy-polls: never put two of its workers on one CPU
+    multi_writer: ClassVar[bool] = False  # several clients may write to one server (fan-in)
+
+    def __init__(self, workdir: str, spec: CellSpec) -> None:
+        self.workdir = workdir  # private 0700 directory of this run
+        self.spec = spec
+        self._parent_fds: list[int] = []
+        self._fds: dict[str, tuple[int, ...]] = {}
+
+    # -- declared properties -------------------------------------------------------------------------
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the mechanism cannot run here ("pyzmq not installed"), or None."""
+        return None
+
+    @classmethod
+    def limit(cls) -> int | None:
+        """Largest message this machine lets the mechanism carry (may read kernel limits)."""
+        return cls.max_message
+
+    @classmethod
+    def limit_reason(cls, size: int) -> str:
+        """The n/a text for a size above ``limit()``; transports name the sysctl that raises it."""
+        return f"{format_size(size)} exceeds the {cls.name} message limit of {cls.limit()} bytes"
+
+    @classmethod
+    def not_applicable(cls, pattern: str, size: int) -> str | None:
+        """None if the cell can run, else the reason shown in its n/a cell."""
+        if size == 0 and not cls.empty_ok:
+            return "a byte stream cannot carry an empty message"
+        limit = cls.limit()
+        if limit is not None and size > limit:
+            return cls.limit_reason(size)
+        return None
+
+    @classmethod
+    def properties(cls) -> dict[str, Any]:
+        return {
+            "name": cls.name,
+            "summary": cls.summary,
+            "reliable": cls.reliable,
+            "ordered": cls.ordered,
+            "boundaries": cls.boundaries,
+            "empty_ok": cls.empty_ok,
+            "max_message": cls.limit(),
+            "spins": cls.spins,
+            "multi_writer": cls.multi_writer,
+        }
+
+    # -- parent side ---------------------------------------------------------------------------------
+    @abstractmethod
+    def setup(self) -> dict[str, Any]:
+        """Create the OS objects; return a JSON-able address for ``connect``."""
+
+    def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:
+        """File descriptors the worker of ``role`` must inherit (pipes, listening sockets)."""
+        return self._fds.get(role, ())
+
+    def close_parent_fds(self) -> None:
+        """Close the parent's copies once the workers hold theirs, so EOF reaches a survivor."""
+        fds, self._parent_fds = self._parent_fds, []
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def teardown(self) -> None:
+        """Remove everything setup created. Always called, possibly twice, possibly after a failed setup."""
+        self.close_parent_fds()
+
+    # -- child side ----------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
+        """Open the worker's endpoint."""
+
+
+def set_recv_timeout(sock: Any, seconds: float | None) -> None:
+    """SO_RCVTIMEO on a blocking socket: recv fails with EAGAIN after ``seconds``.
+
+    Unlike ``sock.settimeout`` it adds no poll() before every recv, so timed loops stay as cheap as blocking ones.
+    """
+    import socket
+
+    secs = 0.0 if seconds is None else seconds
+    value = struct.pack("ll", int(secs), int((secs - int(secs)) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
