@@ -26,7 +26,7 @@ from .errors import IpclabError, WorkerError
 from .patterns import get_pattern
 from .patterns.common import Context
 from .transports import get_transport
-from .transports.base import CellSpec, Transport
+from .transports.base import RUN_FILE, CellSpec, Transport
 
 SETUP_TIMEOUT = 30.0  # s for both workers to start and connect
 EXIT_GRACE = 2.0  # s a worker gets to exit after EXIT before it is killed
@@ -123,6 +123,7 @@ class Runner:
         self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
         self.workdir = tempfile.mkdtemp(prefix="ipclab-")  # 0700: sockets and FIFOs live here
         try:
+            _write_run_record(self.workdir)
             for pattern, transport, size in cells:
                 cell = self._run_cell(pattern, transport, size)
                 self.result["cells"].append(cell)
@@ -295,6 +296,14 @@ class Runner:
                 w.proc.kill()
                 w.proc.wait()
             w.sock.close()
+
+
+def _write_run_record(workdir: str) -> None:
+    """Who owns this directory: ``ipclab clean`` leaves the objects of a live runner alone."""
+    import json
+
+    with open(os.path.join(workdir, RUN_FILE), "w", encoding="utf-8") as f:
+        json.dump({"pid": os.getpid(), "started": results.now_iso()}, f)
 
 
 def _keys(roles: list[tuple[str, int]]) -> list[str]:

@@ -20,6 +20,10 @@ from typing import Any, ClassVar
 from ..config import format_size
 
 
+OBJECTS_FILE = "objects.jsonl"  # in the run's private directory: one JSON line per OS object created
+RUN_FILE = "run.json"  # in the run's private directory: {"pid": runner pid, "started": ...}
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """What a transport needs to know about the cell it is set up for."""
@@ -121,6 +125,17 @@ class Transport(ABC):
     @abstractmethod
     def setup(self) -> dict[str, Any]:
         """Create the OS objects; return a JSON-able address for ``connect``."""
+
+    def track(self, kind: str, ident: str | int) -> None:
+        """Record an OS object outside the private directory (shm segment, queue) before creating it.
+
+        ``ipclab clean`` reads these records to remove what a SIGKILLed runner left behind. kinds: "shm",
+        "posix-mq", "sysv-mq", "path".
+        """
+        import json
+
+        with open(os.path.join(self.workdir, OBJECTS_FILE), "a", encoding="utf-8") as f:
+            f.write(json.dumps({"kind": kind, "id": ident}) + "\n")
 
     def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:
         """File descriptors the worker of ``role`` must inherit (pipes, listening sockets)."""

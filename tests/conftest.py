@@ -1,0 +1,82 @@
+"""Shared fixtures. Every test is checked for leaks: no worker process, private directory, shared-memory
+segment, POSIX or System V message queue of ours may survive it."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ipclab_objects() -> dict[str, set]:
+    """Everything of ours that exists right now (processes, temp dirs, shm, queues)."""
+    me = psutil.Process()
+    procs = set()
+    for child in me.children(recursive=True):
+        try:
+            if "ipclab" in " ".join(child.cmdline()):
+                procs.add((child.pid, " ".join(child.cmdline())[:120]))
+        except psutil.Error:
+            pass
+    tmp = os.environ.get("TMPDIR", "/tmp")
+    sysv = set()
+    try:
+        with open("/proc/sysvipc/msg", encoding="ascii") as f:
+            next(f)
+            for line in f:
+                sysv.add(int(line.split()[1]))  # msqid
+    except (OSError, StopIteration):
+        pass
+    return {
+        "processes": procs,
+        "tempdirs": set(glob.glob(os.path.join(tmp, "ipclab-*"))),
+        "shm": {p for p in glob.glob("/dev/shm/*") if "ipclab" in os.path.basename(p)},
+        "posix_mq": {p for p in glob.glob("/dev/mqueue/*") if "ipclab" in os.path.basename(p)},
+        "sysv_mq": sysv,
+    }
+
+
+def leaked(before: dict[str, set], timeout: float = 5.0) -> dict[str, set]:
+    """What appeared since ``before`` and is still there after up to ``timeout`` s (processes need a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = ipclab_objects()
+        extra = {k: now[k] - before[k] for k in now if now[k] - before[k]}
+        if not extra or time.monotonic() > deadline:
+            return extra
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Fail any test that leaves an ipclab process or IPC object behind."""
+    before = ipclab_objects()
+    yield
+    extra = leaked(before)
+    assert not extra, f"leaked: {extra}"
+
+
+def run_cli(*args: str, timeout: float = 120, cwd: str | None = None, env: dict | None = None,
+            check: bool = False) -> subprocess.CompletedProcess:
+    """Run ``python -m ipclab ARGS`` end to end, as a user would."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable, "-m", "ipclab", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=full_env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ipclab {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def cli():
+    return run_cli
