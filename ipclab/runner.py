@@ -207,6 +207,7 @@ class Runner:
                     "address": address, "size": ctx.size, "count": ctx.count, "duration": ctx.duration,
                     "warmup": ctx.warmup, "seed": ctx.seed, "verify": ctx.verify, "reliable": cls.reliable,
                     "clients": c.clients}
+            base["pids"] = {w.key: w.proc.pid for w in workers}  # peers' pids (signals need them)
             for w in workers:
                 control.send(w.sock, {**base, "role": w.role, "index": w.index, "cpus": placement.get(w.key)})
             self._collect(workers, "READY", SETUP_TIMEOUT, "start")

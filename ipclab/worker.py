@@ -54,7 +54,9 @@ def serve(ctrl: socket.socket) -> int:
         transport = get_transport(cfg["transport"])
         pattern = get_pattern(cfg["pattern"])
         ctx = Context.from_config(cfg)
-        channel = transport.connect(cfg["address"], cfg["role"], cfg["index"])
+        # The address gains the workers' pids (known only after spawning) under "pids": {key: pid}.
+        address = {**cfg["address"], "pids": cfg.get("pids", {})}
+        channel = transport.connect(address, cfg["role"], cfg["index"])
         control.send(ctrl, {"type": "READY"})
         start = reader.recv()
         if start.get("type") != "START":
