@@ -68,7 +68,7 @@ def min_samples_for(p: float) -> int:
     """Samples needed before percentile p means anything: at least 10 beyond the tail (p99.9 -> 10000)."""
     if p >= 100.0:
         return 1
-    return math.ceil(10.0 / (1.0 - p / 100.0))
+    return math.ceil(round(10.0 / (1.0 - p / 100.0), 6))  # round: 1 - 0.999 is not exact in binary
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -94,3 +94,122 @@ def quantiles(sorted_values: Sequence[float], points: Sequence[float] = QUANTILE
     if not sorted_values:
         return []
     return [percentile(sorted_values, p) for p in points]
+
+
+# -- comparing two runs: significance on per-trial figures ------------------------------------------------------
+# Trials are the independent unit: each runs in fresh processes, while the samples inside one trial share its
+# placement, cache state and neighbours. So every test below takes one figure per trial (e.g. its p50).
+
+EXACT_LIMIT = 50_000  # permutations enumerated exactly; above this the normal approximation is accurate anyway
+
+
+def _midranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, ties sharing the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Mann-Whitney U of ``a`` (pairs with a > b, ties counting 1/2) and its two-sided p-value.
+
+    Small samples (the usual 3-10 trials) get the exact permutation distribution, which is also exact with
+    ties; larger ones the normal approximation with tie and continuity corrections.
+    """
+    n, m = len(a), len(b)
+    if n == 0 or m == 0:
+        raise ValueError("Mann-Whitney U needs at least one value on each side")
+    pooled = list(a) + list(b)
+    ranks = _midranks(pooled)
+    u = math.fsum(ranks[:n]) - n * (n + 1) / 2.0
+    centre = n * m / 2.0
+    observed = abs(u - centre)
+    if math.comb(n + m, n) <= EXACT_LIMIT:
+        from itertools import combinations
+
+        total = extreme = 0
+        offset = n * (n + 1) / 2.0
+        for chosen in combinations(ranks, n):
+            total += 1
+            if abs(math.fsum(chosen) - offset - centre) >= observed - 1e-9:
+                extreme += 1
+        return u, extreme / total
+    big_n = n + m
+    counts: dict[float, int] = {}
+    for v in pooled:
+        counts[v] = counts.get(v, 0) + 1
+    ties = math.fsum(t**3 - t for t in counts.values())
+    variance = n * m / 12.0 * ((big_n + 1) - ties / (big_n * (big_n - 1)))
+    if variance <= 0:
+        return u, 1.0
+    z = max(0.0, observed - 0.5) / math.sqrt(variance)
+    return u, min(1.0, math.erfc(z / math.sqrt(2.0)))
+
+
+def min_p_value(n: int, m: int) -> float:
+    """The smallest two-sided p the exact Mann-Whitney test can give with n and m values (no ties)."""
+    if n == 0 or m == 0:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n + m, n))
+
+
+def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95,
+                       resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile-bootstrap confidence interval of median(b) / median(a); None if median(a) is always 0.
+
+    ``seed`` makes it deterministic: the same inputs always give the same interval.
+    """
+    import random
+
+    if not a or not b:
+        raise ValueError("bootstrap needs at least one value on each side")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence {confidence} outside (0, 1)")
+    rng = random.Random(seed)
+    n, m = len(a), len(b)
+    ratios = []
+    for _ in range(resamples):
+        ma = median([a[rng.randrange(n)] for _ in range(n)])
+        mb = median([b[rng.randrange(m)] for _ in range(m)])
+        if ma != 0:
+            ratios.append(mb / ma)
+    if not ratios:
+        return None
+    ratios.sort()
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    return percentile(ratios, tail), percentile(ratios, 100.0 - tail)
+
+
+def compare_trials(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05, resamples: int = 2000,
+                   seed: int = 0) -> dict[str, object]:
+    """Is B different from A? One figure per trial on each side.
+
+    Returns ratio (median b / median a, None if median a is 0), p (Mann-Whitney, two-sided), ci (bootstrap
+    interval of the ratio), significant (True/False, or None when there are too few trials for the test to
+    ever reach ``alpha``) and reason (why significance is None).
+    """
+    if not a or not b:
+        raise ValueError("compare_trials needs at least one trial on each side")
+    ma, mb = median(a), median(b)
+    out: dict[str, object] = {"n_a": len(a), "n_b": len(b), "median_a": ma, "median_b": mb,
+                              "ratio": (mb / ma) if ma else None, "p": None, "ci": None,
+                              "significant": None, "reason": None}
+    floor = min_p_value(len(a), len(b))
+    if floor >= alpha:
+        need = min(k for k in range(2, 50) if min_p_value(k, k) < alpha)
+        out["reason"] = (f"too few trials ({len(a)} vs {len(b)}): no difference can reach p < {alpha:g}; "
+                         f"run both with --trials {need} or more")
+        return out
+    _, p = mann_whitney_u(a, b)
+    out["p"] = p
+    out["ci"] = bootstrap_ratio_ci(a, b, confidence=1.0 - alpha, resamples=resamples, seed=seed)
+    out["significant"] = p < alpha
+    return out

@@ -149,5 +149,5 @@ def render(result: dict[str, Any], fmt: str, metrics: list[str] | None = None) -
         return render_csv(tables)
     if fmt == "json":
         return render_json(tables)
-    tablefmt = {"table": "simple", "github": "github", "markdown": "github"}[fmt]
+    tablefmt = {"table": "simple", "github": "github", "markdown": "pipe"}[fmt]
     return "\n".join(render_text(t, tablefmt) for t in tables)
