@@ -25,6 +25,7 @@ import re
 import sys
 from typing import Any
 
+from .config import closest
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -54,7 +55,11 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
 
 
 def _line_of(text: str, key: str) -> int | None:
-    match = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
+    """The line where ``key`` is set: ``key = ...`` (bare or quoted) or a ``[key]`` table header."""
+    k = re.escape(key)
+    # [ \t]*, not \s*: \s would swallow blank lines before the key and report the wrong line.
+    pattern = rf"^[ \t]*(?:(?:{k}|\"{k}\"|'{k}')[ \t]*=|\[\[?[ \t]*(?:{k}|\"{k}\"|'{k}')[ \t]*\])"
+    match = re.search(pattern, text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
@@ -84,7 +89,7 @@ def load(path: str) -> dict[str, Any]:
         where = f"{path}:{line}" if line else path
         if key not in SCHEMA:
             known = ", ".join(SCHEMA)
-            raise ConfigError(f"{where}: unknown key {key!r}; known keys: {known}")
+            raise ConfigError(f"{where}: unknown key {key!r}{closest(key, list(SCHEMA))}; known keys: {known}")
         types, desc = SCHEMA[key]
         if isinstance(value, bool) and bool not in types:
             ok = False
@@ -94,7 +99,10 @@ def load(path: str) -> dict[str, Any]:
                                                      for v in value):
             ok = False
         if not ok:
-            raise ConfigError(f"{where}: {key} = {value!r} has the wrong type; it must be {desc}")
+            shown = "a table" if isinstance(value, dict) else repr(value)
+            raise ConfigError(f"{where}: {key} = {shown} has the wrong type; it must be {desc}")
+        if isinstance(value, list) and not value:
+            raise ConfigError(f"{where}: {key} = [] is empty; it must be {desc} with at least one item")
         out[key] = value
     return out
 

@@ -1,0 +1,253 @@
+"""The `report`, `plot` and `compare` subcommands: read result files, never measure anything.
+
+Output goes to stdout unless ``-o FILE`` is given (``-o -`` is stdout too); an existing file is never
+overwritten without ``--force``. Warnings go into human-readable output, and to stderr when the output is a
+file or a machine format (CSV, JSON), so the user always sees them and data files stay clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..config import closest, split_list
+from ..errors import ConfigError, IpclabError
+from .metrics import METRICS, default_metrics
+
+REPORT_FORMATS = ("table", "github", "markdown", "latex", "csv", "html", "json")
+COMPARE_FORMATS = ("table", "github", "markdown", "csv", "json")
+# A report shows a little more than the summary `ipclab run` prints.
+REPORT_DEFAULTS = {
+    "pingpong": ("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
+    "stream": ("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
+}
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register report, plot and compare on the `ipclab` subparsers object."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    rep = subparsers.add_parser(
+        "report", help="tables (text, Markdown, LaTeX, CSV, HTML, JSON) from a result file", formatter_class=fmt,
+        description="Pivot tables (rows transports, columns sizes) of any recorded metric, with warnings.",
+        epilog="examples:\n  ipclab report results/run.json --format markdown -o report.md\n"
+               "  ipclab report results/run.json --format html -o report.html\n"
+               "  ipclab report results/run.json --metric rtt_p99_us,cpu_us_msg --format latex")
+    rep.add_argument("result", metavar="RESULT.json")
+    rep.add_argument("--format", "-f", choices=REPORT_FORMATS, default="table", help="output format (default: table)")
+    rep.add_argument("--metric", "-m", metavar="M[,M...]", help=f"metrics to tabulate; known: {', '.join(METRICS)}")
+    rep.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout ('-' = stdout)")
+    rep.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    rep.add_argument("--no-plots", action="store_true", help="HTML without embedded plots")
+    rep.set_defaults(handler=cmd_report)
+
+    plo = subparsers.add_parser(
+        "plot", help="latency/throughput vs size, latency CDF, CPU cost (PNG or SVG; needs matplotlib)",
+        formatter_class=fmt, description="Plot a result file. Needs matplotlib: pip install 'ipclab[plot]'.",
+        epilog="examples:\n  ipclab plot results/run.json -o latency.png\n"
+               "  ipclab plot results/run.json --kind cdf -o cdf.svg")
+    plo.add_argument("result", metavar="RESULT.json")
+    plo.add_argument("--output", "-o", metavar="FILE.png|svg", required=True, help="image file (.png or .svg)")
+    plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "cpu"),
+                     help="what to plot (default: latency if the result has ping-pong cells, else throughput)")
+    plo.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    plo.set_defaults(handler=cmd_plot)
+
+    cmp_ = subparsers.add_parser(
+        "compare", help="B/A per common cell, with a significance test on the per-trial figures",
+        formatter_class=fmt, description="Compare two result files cell by cell (needs several trials per "
+        "cell: 'ipclab run --trials 5').",
+        epilog="example:\n  ipclab compare results/same-core.json results/cross-core.json --format markdown")
+    cmp_.add_argument("a", metavar="A.json")
+    cmp_.add_argument("b", metavar="B.json")
+    cmp_.add_argument("--metric", "-m", metavar="M[,M...]", help="metrics to compare (default: the headline ones)")
+    cmp_.add_argument("--format", "-f", choices=COMPARE_FORMATS, default="table", help="output format")
+    cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+    cmp_.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout ('-' = stdout)")
+    cmp_.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    cmp_.set_defaults(handler=cmd_compare)
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+def parse_metrics(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = split_list(text, "--metric")
+    for name in names:
+        if name not in METRICS:
+            raise ConfigError(f"--metric: unknown metric {name!r}{closest(name, list(METRICS))}; "
+                              f"known: {', '.join(METRICS)}")
+    return list(dict.fromkeys(names))
+
+
+def write_output(data: str | bytes, path: str | None, force: bool) -> bool:
+    """Write to stdout (None or '-') or to a new file; True if it went to a file."""
+    if path is None or path == "-":
+        if isinstance(data, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(data)
+        return False
+    if os.path.isdir(path):
+        raise ConfigError(f"-o: {path!r} is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ConfigError(f"-o: directory {parent!r} does not exist; create it or choose another path")
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        # "x" makes the existence check and the creation one step: no race with another writer.
+        with open(path, "wb" if force else "xb") as f:
+            f.write(raw)
+    except FileExistsError:
+        raise ConfigError(f"-o: {path!r} already exists; add --force to overwrite it or choose another name") from None
+    except OSError as exc:
+        raise ConfigError(f"-o: cannot write {path!r}: {exc.strerror}") from None
+    return True
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"ipclab: warning: {line}", file=sys.stderr)
+
+
+def report_tables(result: dict[str, Any], metrics: list[str] | None, path: str = "the result") -> list[Any]:
+    """The pivot tables a report shows; ConfigError if a requested metric is recorded nowhere."""
+    from .tables import applicable, patterns_in, pivot
+
+    patterns = patterns_in(result)
+    if not patterns:
+        raise ConfigError(f"{path} holds no cells (was the run interrupted before the first one?)")
+    if metrics is None:
+        tables = []
+        for pattern in patterns:
+            for key in REPORT_DEFAULTS.get(pattern, default_metrics(pattern)):
+                if key == "loss_pct" and not any((c.get("summary", {}).get("loss_pct") or 0) > 0
+                                                 for c in result["cells"] if c["pattern"] == pattern):
+                    continue  # a column of zeros for reliable transports says nothing
+                if applicable(result, pattern, key):
+                    tables.append(pivot(result, pattern, key))
+        return tables
+    recorded = [k for k in METRICS if any(applicable(result, p, k) for p in patterns)]
+    for key in metrics:
+        if key not in recorded:
+            raise ConfigError(f"--metric: {key!r} is not recorded in {path} (patterns: {', '.join(patterns)}); "
+                              f"recorded here: {', '.join(recorded)}")
+    return [pivot(result, p, k) for p in patterns for k in metrics if applicable(result, p, k)]
+
+
+def context_line(result: dict[str, Any]) -> str:
+    """Where and how the figures were measured, in one line above the tables."""
+    meta = result.get("metadata", {})
+    usable = meta.get("cpu_affinity") or []
+    parts = [f"ipclab {meta.get('ipclab_version', '?')}", f"Python {meta.get('python_version', '?')}",
+             f"Linux {meta.get('kernel', '?')}" if meta.get("os", "Linux") == "Linux" else str(meta.get("kernel")),
+             f"{meta.get('cpu_model') or 'unknown CPU'} ({len(usable) or meta.get('cpu_count', '?')} CPUs usable)"]
+    if meta.get("virtualization"):
+        parts.append("virtual machine")
+    created = str(result.get("created") or "?")[:10]
+    return f"Measured {created} with " + ", ".join(parts)
+
+
+def _html_plots(result: dict[str, Any]) -> tuple[list[tuple[str, bytes]], str | None]:
+    from . import plot
+
+    try:
+        plot.require_matplotlib()
+    except IpclabError:
+        return [], f"Plots omitted: matplotlib is not installed ({plot.INSTALL_HINT})."
+    captions = {"latency": "Round-trip latency vs message size", "throughput": "Stream throughput vs message size",
+                "cdf": "Latency distribution (CDF)", "cpu": "CPU time per message"}
+    out = []
+    for kind in plot.KINDS:
+        try:
+            out.append((captions[kind], plot.render(result, kind, "png")))
+        except ConfigError:
+            continue  # nothing of that kind in this result
+    return out, None
+
+
+# -- handlers --------------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from .. import results
+    from .advice import report_warnings
+    from .tables import render_csv, render_json, render_text
+
+    result = results.load(args.result)
+    tables = report_tables(result, parse_metrics(args.metric), args.result)
+    warnings = report_warnings(result, tables)
+    to_file = args.output not in (None, "-")
+    fmt = args.format
+    if fmt == "csv":
+        text = render_csv(tables)
+    elif fmt == "json":
+        text = render_json(tables)
+    elif fmt == "latex":
+        from . import latex
+
+        text = latex.render(result, tables, warnings)
+    elif fmt == "html":
+        from . import html
+
+        plots, note = ([], None) if args.no_plots else _html_plots(result)
+        name = os.path.basename(args.result)
+        text = html.render(result, tables, warnings, plots, note, title=f"ipclab report: {name}")
+    else:
+        tablefmt = "simple" if fmt == "table" else "github"
+        line = context_line(result)
+        text = (f"_{line}_\n\n" if fmt != "table" else f"{line}\n\n")
+        text += "\n".join(render_text(t, tablefmt) for t in tables)
+        if warnings:
+            md = fmt != "table"
+            head = "**Warnings**\n\n" if md else "warnings:\n"
+            text += "\n" + head + "".join(f"- {w}\n" if md else f"  - {w}\n" for w in warnings)
+    write_output(text, args.output, args.force)
+    # In a file or a machine format the user would not see them: say them on stderr as well.
+    if to_file or fmt in ("csv", "json", "latex"):
+        _warn(warnings)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .. import results
+    from . import plot
+
+    path = args.output
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if path == "-":
+        ext = "png"
+    if ext not in plot.FORMATS:
+        raise ConfigError(f"-o: {path!r} must end in .png or .svg (the image format is taken from the name)")
+    if path != "-" and os.path.exists(path) and not args.force:
+        raise ConfigError(f"-o: {path!r} already exists; add --force to overwrite it or choose another name")
+    plot.require_matplotlib()
+    result = results.load(args.result)
+    if not result["cells"]:
+        raise ConfigError(f"{args.result} holds no cells; nothing to plot")
+    data = plot.render(result, args.kind or plot.default_kind(result), ext)
+    write_output(data, path, args.force)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .. import results
+    from . import compare
+
+    if not 0.0 < args.alpha < 0.5:
+        raise ConfigError(f"--alpha: {args.alpha:g} is out of range; a significance level is between 0 and 0.5 "
+                          "(usually 0.05)")
+    a, b = results.load(args.a), results.load(args.b)
+    comp = compare.compare(a, b, parse_metrics(args.metric), alpha=args.alpha)
+    if args.format == "csv":
+        text = compare.render_csv(comp)
+    elif args.format == "json":
+        text = compare.render_json(comp)
+    else:
+        head = f"A = {args.a}\nB = {args.b}\n\n"
+        text = head + compare.render_text(comp, args.format, args.alpha)
+    to_file = write_output(text, args.output, args.force)
+    if to_file or args.format in ("csv", "json"):
+        _warn(comp.warnings)
+    return 0

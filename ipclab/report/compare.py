@@ -1,0 +1,187 @@
+"""Comparing two results: per common cell, B/A and whether the difference is real.
+
+The unit of evidence is the trial (fresh processes each time); samples inside one trial are not independent
+of each other, so a cell's per-trial figures go to a Mann-Whitney U test and a bootstrap interval of the ratio
+of medians (ipclab.stats.compare_trials). With too few trials the verdict says so instead of guessing.
+Differences in the two runs' machines or settings are listed, because they explain differences in figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import stats
+from ..config import format_size
+from .metrics import METRICS, Metric, default_metrics, format_number
+
+ALPHA = 0.05
+META_FIELDS = (("kernel", "kernel"), ("cpu_model", "CPU model"), ("cpu_count", "CPU count"),
+               ("cpu_affinity", "usable CPUs"), ("virtualization", "virtualization"),
+               ("python_version", "Python version"), ("python_implementation", "Python implementation"),
+               ("ipclab_version", "ipclab version"))
+CONFIG_FIELDS = (("count", "--count"), ("duration", "--duration"), ("warmup", "--warmup"),
+                 ("verify", "--verify"), ("clients", "--clients"))
+
+
+@dataclass
+class Row:
+    pattern: str
+    transport: str
+    size: int
+    metric: Metric
+    outcome: dict[str, Any]  # stats.compare_trials
+
+    def verdict(self) -> str:
+        o = self.outcome
+        if o["reason"]:
+            return "too few trials"
+        if o["ratio"] is None:
+            return "A is 0: no ratio"
+        if not o["significant"]:
+            return f"no significant difference (p={o['p']:.2g})"
+        better = (o["ratio"] > 1) == self.metric.higher_is_better
+        return f"B {'better' if better else 'worse'} (p={o['p']:.2g})"
+
+
+@dataclass
+class Comparison:
+    rows: list[Row]
+    warnings: list[str] = field(default_factory=list)  # metadata differences
+    notes: list[str] = field(default_factory=list)  # cells on one side only, too few trials
+
+
+def _key(cell: dict[str, Any]) -> tuple[str, str, int]:
+    return cell["pattern"], cell["transport"], cell["size_bytes"]
+
+
+def _label(key: tuple[str, str, int]) -> str:
+    return f"{key[0]} {key[1]} {format_size(key[2])}"
+
+
+def per_trial(cell: dict[str, Any], metric: str) -> list[float]:
+    values = [t.get("metrics", {}).get(metric) for t in cell.get("trials", [])]
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def metadata_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """One line per difference in machine, software or settings that can move the figures."""
+    out = []
+    ma, mb = a.get("metadata", {}), b.get("metadata", {})
+    for key, label in META_FIELDS:
+        if ma.get(key) != mb.get(key):
+            out.append(f"{label} differs: {ma.get(key)!r} (A) vs {mb.get(key)!r} (B)")
+    ca, cb = a.get("config", {}), b.get("config", {})
+    for key, label in CONFIG_FIELDS:
+        if ca.get(key) != cb.get(key):
+            out.append(f"{label} differs: {ca.get(key)!r} (A) vs {cb.get(key)!r} (B)")
+    cells_b = {_key(c): c for c in b.get("cells", [])}
+    moved = [(k, ca_.get("placement"), cells_b[k].get("placement"))
+             for ca_ in a.get("cells", []) if (k := _key(ca_)) in cells_b
+             and ca_.get("placement") != cells_b[k].get("placement")]
+    if moved:
+        key, pa, pb = moved[0]
+        out.append(f"placement differs in {len(moved)} common cell(s), e.g. {_label(key)}: {pa} (A) vs {pb} (B); "
+                   "same-CPU and cross-CPU figures differ by design")
+    return out
+
+
+def compare(a: dict[str, Any], b: dict[str, Any], metrics: list[str] | None = None, *, alpha: float = ALPHA,
+            seed: int = 0) -> Comparison:
+    """Rows for every cell measured (status ok) in both results, for each metric both recorded."""
+    cells_a = {_key(c): c for c in a.get("cells", []) if c.get("status") == "ok"}
+    cells_b = {_key(c): c for c in b.get("cells", []) if c.get("status") == "ok"}
+    common = [k for k in cells_a if k in cells_b]
+    result = Comparison(rows=[], warnings=metadata_differences(a, b))
+    for key in common:
+        pattern = key[0]
+        for name in metrics or default_metrics(pattern):
+            metric = METRICS[name]
+            if metric.patterns is not None and pattern not in metric.patterns:
+                continue
+            va, vb = per_trial(cells_a[key], name), per_trial(cells_b[key], name)
+            if va and vb:
+                outcome = stats.compare_trials(va, vb, alpha=alpha, seed=seed)
+                result.rows.append(Row(pattern, key[1], key[2], metric, outcome))
+    only_a = [k for k in cells_a if k not in cells_b]
+    only_b = [k for k in cells_b if k not in cells_a]
+    if only_a:
+        result.notes.append(f"{len(only_a)} cell(s) measured only in A, e.g. {_label(only_a[0])}")
+    if only_b:
+        result.notes.append(f"{len(only_b)} cell(s) measured only in B, e.g. {_label(only_b[0])}")
+    reasons = list(dict.fromkeys(r.outcome["reason"] for r in result.rows if r.outcome["reason"]))
+    result.notes.extend(reasons)
+    return result
+
+
+def _groups(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.pattern, row.metric.key), []).append(row)
+    return groups
+
+
+def _ci(outcome: dict[str, Any]) -> str:
+    ci = outcome["ci"]
+    return "" if ci is None else f"{ci[0]:.3g}..{ci[1]:.3g}"
+
+
+def render_text(comp: Comparison, fmt: str, alpha: float = ALPHA) -> str:
+    """table (terminal), github or markdown."""
+    from tabulate import tabulate
+
+    md = fmt in ("github", "markdown")
+    tablefmt = "github" if md else "simple"
+    out = []
+    for (pattern, _), rows in _groups(comp.rows).items():
+        metric = rows[0].metric
+        title = (f"{pattern}: {metric.heading()}; B/A = ratio of medians across trials, {1 - alpha:.0%} CI by "
+                 f"bootstrap, p from Mann-Whitney U on per-trial figures")
+        body = [[r.transport, format_size(r.size), format_number(r.outcome["median_a"]),
+                 format_number(r.outcome["median_b"]),
+                 "" if r.outcome["ratio"] is None else f"{r.outcome['ratio']:.3g}", _ci(r.outcome), r.verdict()]
+                for r in rows]
+        table = tabulate(body, headers=["transport", "size", "A", "B", "B/A", f"{1 - alpha:.0%} CI", "verdict"],
+                         tablefmt=tablefmt, disable_numparse=True,
+                         colalign=("left", "right", "right", "right", "right", "right", "left"))
+        out.append(f"{'**' + title + '**' if md else title}\n\n{table}\n")
+    if not comp.rows:
+        out.append("no cell was measured in both results\n")
+    extra = [f"warning: {w}" for w in comp.warnings] + [f"note: {n}" for n in comp.notes]
+    if extra:
+        out.append("\n".join(f"- {e}" if md else e for e in extra) + "\n")
+    return "\n".join(out)
+
+
+def records(comp: Comparison) -> list[dict[str, Any]]:
+    out = []
+    for r in comp.rows:
+        o = r.outcome
+        ci = o["ci"]
+        out.append({"pattern": r.pattern, "metric": r.metric.key, "unit": r.metric.unit, "transport": r.transport,
+                    "size_bytes": r.size, "trials_a": o["n_a"], "trials_b": o["n_b"], "median_a": o["median_a"],
+                    "median_b": o["median_b"], "ratio": o["ratio"], "ci_low": None if ci is None else ci[0],
+                    "ci_high": None if ci is None else ci[1], "p_value": o["p"], "significant": o["significant"],
+                    "reason": o["reason"]})
+    return out
+
+
+def render_csv(comp: Comparison) -> str:
+    """Machine-clean: raw numbers, empty fields for 'not computed', true/false for significance."""
+    rows = records(comp)
+    out = io.StringIO()
+    fields = ["pattern", "metric", "unit", "transport", "size_bytes", "trials_a", "trials_b", "median_a",
+              "median_b", "ratio", "ci_low", "ci_high", "p_value", "significant", "reason"]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else str(v).lower() if isinstance(v, bool) else
+                             repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def render_json(comp: Comparison) -> str:
+    return json.dumps({"rows": records(comp), "warnings": comp.warnings, "notes": comp.notes}, indent=1) + "\n"
