@@ -5,6 +5,8 @@ A pattern module defines:
     LABELS: dict role -> human name ("consumer", "producer") used in messages
     run(role, index, channel, ctx) -> dict   (in the worker; raw figures, JSON-able)
     metrics(raw: dict[str, dict], ctx) -> dict  (in the parent; per-trial figures from the raw results)
+and optionally
+    not_applicable(transport_cls, size, clients) -> str | None   (pattern-level n/a, asked by the runner)
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from types import ModuleType
 PATTERNS: dict[str, str] = {
     "pingpong": "ipclab.patterns.pingpong",
     "stream": "ipclab.patterns.stream",
+    "reqrep": "ipclab.patterns.reqrep",
+    "fanin": "ipclab.patterns.fanin",
+    "connect": "ipclab.patterns.connect",
 }
 
 

@@ -1,0 +1,226 @@
+"""reqrep: a small request, an S-byte reply (the file-download shape); time to last byte per request.
+
+Wire format (decided here, kept honest):
+- The request is R = min(16, S) bytes: for S >= 16 the 16-byte header (u64 request id, u64 send time); below 16
+  bytes the whole payload (the cell then degenerates to a ping-pong, and says so in its name only).
+  Channels carry messages of any length up to the run's size (``send`` writes len(msg) bytes, ``recv_into`` of an
+  R-byte buffer reads exactly R bytes on a stream), so no framing is added: both sides know R and S.
+- The reply is S bytes: the run's payload whose first 16 bytes are replaced by the request's header, so that a
+  client on a lossy transport can tell the reply to its request from the late reply to an earlier one.
+
+Timing: the client reads the clock before sending the request and after the last byte of the reply (time to last
+byte, TTLB). Throughput is S / mean TTLB (bytes delivered per second of request time): the time the client
+spends checking replies is excluded from both.
+
+End-to-end check, like a downloader holding a published digest: the client knows only sha256 of the payload body
+(bytes 16..S, or the whole payload below 16 B) and hashes the body of the last reply of every trial, and of every
+reply with --verify; the 16-byte header must carry the id of the request (checked on every reply).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from .. import stats
+from .common import (
+    END_MARKERS,
+    HEADER,
+    HEADER_SIZE,
+    IDLE_TIMEOUT,
+    REPLY_TIMEOUT,
+    Context,
+    IntegrityError,
+    cpu_figures,
+    decode_samples,
+    encode_samples,
+    end_marker,
+    marker_test,
+    new_samples,
+)
+
+LABELS = {"server": "reply server", "client": "requester"}
+
+
+def roles(clients: int) -> list[tuple[str, int]]:
+    return [("server", 0), ("client", 0)]
+
+
+def not_applicable(transport: Any, size: int, clients: int) -> str | None:
+    """Pattern-level n/a (the runner asks after the transport's own check)."""
+    if size == 0:
+        return "an empty reply has no bytes to download; reqrep needs a size of at least 1 B"
+    return None
+
+
+def request_size(size: int) -> int:
+    return min(HEADER_SIZE, size)
+
+
+def _body(size: int) -> int:
+    """Where the checked body of a reply starts (after the header when there is one)."""
+    return HEADER_SIZE if size >= HEADER_SIZE else 0
+
+
+def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
+    if role == "server":
+        return _server(channel, ctx)
+    return _client(channel, ctx)
+
+
+def _server(ch: Any, ctx: Context) -> dict[str, Any]:
+    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    rsize = request_size(size)
+    qbuf = bytearray(rsize)
+    qmv = memoryview(qbuf)
+    reply = bytearray(ctx.payload)
+    rmv = memoryview(reply)
+    head = rmv[:rsize]  # the request's header is copied here: no allocation per request
+    send, recv = ch.send, ch.recv_into
+    if ctx.reliable and ctx.count is not None:
+        for _ in range(warmup):
+            recv(qmv)
+            head[:] = qmv
+            send(rmv)
+        probe.begin()
+        for _ in range(ctx.count):
+            recv(qmv)
+            head[:] = qmv
+            send(rmv)
+        probe.end()
+        return {"served": warmup + ctx.count, "probe": probe.result()}
+
+    # Duration runs and lossy transports: serve until the end marker, EOF or (lossy) the idle timeout.
+    if not ctx.reliable:
+        ch.set_timeout(IDLE_TIMEOUT)
+    mark_at, mark_value = marker_test(ctx.payload)
+    total = None if ctx.count is None else warmup + ctx.count
+    served = 0
+    if warmup == 0:
+        probe.begin()
+    while True:
+        try:
+            n = recv(qmv)
+        except (EOFError, TimeoutError):
+            break
+        if n != rsize:
+            continue  # not a request of this run (a datagram of another size): ignore it
+        if qbuf[mark_at] == mark_value:
+            break
+        head[:] = qmv
+        try:
+            send(rmv)
+        except ConnectionRefusedError:  # a lossy client that already left
+            break
+        served += 1
+        if served == warmup:
+            probe.begin()
+        if served == total:
+            break
+    probe.end()
+    return {"served": served, "probe": probe.result()}
+
+
+def _client(ch: Any, ctx: Context) -> dict[str, Any]:
+    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    rsize, body = request_size(size), _body(size)
+    qbuf = bytearray(ctx.payload[:rsize])
+    rbuf = bytearray(size)
+    qmv, rmv = memoryview(qbuf), memoryview(rbuf)
+    rbody = rmv[body:]
+    digest = hashlib.sha256(memoryview(ctx.payload)[body:]).digest()
+    sha256 = hashlib.sha256
+    send, recv = ch.send, ch.recv_into
+    clock = time.perf_counter_ns
+    pack, unpack = HEADER.pack_into, HEADER.unpack_from
+    hdr = size >= HEADER_SIZE
+    lossy = not ctx.reliable
+    verify = ctx.verify
+    if lossy:
+        ch.set_timeout(REPLY_TIMEOUT)
+    cap = ctx.count if ctx.count is not None else 1 << 16
+    samples = new_samples(cap)
+    span = None if ctx.duration is None else int(ctx.duration * 1e9)
+    deadline = None
+    n = lost = stale = corrupt = checked = 0
+    seq = 0
+    got_one = False
+    while True:
+        measured = seq >= warmup
+        if seq == warmup:
+            probe.begin()
+            if span is not None:
+                deadline = clock() + span
+        if hdr:
+            pack(qbuf, 0, seq, clock())
+        t0 = clock()
+        send(qmv)
+        t1 = 0
+        while True:
+            try:
+                recv(rmv)
+            except TimeoutError:  # lossy only: the request or its reply was lost
+                break
+            if not hdr or unpack(rbuf, 0)[0] == seq:
+                t1 = clock()
+                break
+            if not lossy:
+                raise IntegrityError(f"request {seq}: the reply carries id {unpack(rbuf, 0)[0]}")
+            stale += 1  # the late reply to an earlier request
+        seq += 1
+        if measured:
+            if t1:
+                samples[n] = t1 - t0
+                n += 1
+                got_one = True
+                if verify:  # after t1: checking never inflates the timed window
+                    checked += 1
+                    if sha256(rbody).digest() != digest:
+                        corrupt += 1
+            else:
+                lost += 1
+            if deadline is None:
+                if n + lost == ctx.count:
+                    break
+            elif clock() >= deadline:
+                break
+            elif n == cap:
+                samples.extend(new_samples(cap))  # duration runs: amortised doubling, rare
+                cap *= 2
+    probe.end()
+    if got_one and not verify:  # the last reply of every trial is hashed in any case
+        checked += 1
+        if sha256(rbody).digest() != digest:
+            corrupt += 1
+    if lossy or span is not None:
+        marker = memoryview(end_marker(ctx.payload))[:rsize]
+        for _ in range(END_MARKERS if lossy else 1):
+            try:
+                send(marker)
+            except ConnectionRefusedError:
+                break
+    return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": stale, "corrupt": corrupt,
+            "checked": checked, "probe": probe.result()}
+
+
+def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
+    """Per-trial figures (parent side): TTLB percentiles, throughput, loss and the sha256 check."""
+    client = raw["client"]
+    ordered = sorted(decode_samples(client["samples"]))
+    n = len(ordered)
+    attempted = n + client["lost"]
+    out: dict[str, Any] = {"requests": n, "lost": client["lost"], "stale": client["stale"],
+                           "corrupt": client["corrupt"], "sha256_checked": client["checked"],
+                           "loss_pct": 100.0 * client["lost"] / attempted if attempted else None,
+                           "request_bytes": request_size(ctx.size), "reply_bytes": ctx.size}
+    if n:
+        s = stats.summarize(ordered)
+        for key, name in (("mean", "mean"), ("min", "min"), ("p50", "p50"), ("p90", "p90"), ("p99", "p99"),
+                          ("max", "max")):
+            out[f"ttlb_{name}_us"] = s[key] / 1000.0
+        out["msg_s"] = 1e9 / s["mean"] if s["mean"] else None
+        out["mb_s"] = ctx.size * 1e3 / s["mean"] if s["mean"] else None  # bytes/ns * 1e3 = MB/s
+        out["ttlb_quantiles_ns"] = [round(v) for v in stats.quantiles(ordered)]
+    out.update(cpu_figures(raw, n))
+    return out

@@ -1,0 +1,10 @@
+"""The classic socket servers (``ipclab serve echo|time|file``), runnable for real clients.
+
+- ``loop``: one selector-driven, non-blocking event loop for many clients at once (bounded buffers, idle timeout,
+  connection limit, clean shutdown);
+- ``echo``, ``daytime``, ``fileserver``: what each service answers;
+- ``commands``: the ``serve`` subcommand (flags, validation, client one-liners, exit codes).
+
+The measured counterparts of these exchanges are the patterns pingpong (echo), reqrep (file download), fanin
+(many clients, one server) and connect (connection set-up), run with ``ipclab run``.
+"""

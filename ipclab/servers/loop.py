@@ -1,0 +1,383 @@
+"""The event loop shared by the classic servers: one thread, one selector, non-blocking sockets.
+
+Many clients at once, none able to hold the others up:
+- every socket is non-blocking and the loop only reads or writes what the kernel takes right now;
+- each client has a bounded output buffer (BUFFER_LIMIT): when a client does not read its replies, the server
+  stops reading from it (backpressure) instead of buffering without end, so its memory stays bounded;
+- a client that makes no progress (nothing read from it, nothing written to it) for --idle-timeout seconds is
+  dropped, which is how a stalled client (connects and sends nothing, or never reads) ends;
+- at most --max-clients connections: the next one gets the service's "busy" reply (if any) and is closed;
+- a finished connection is closed gracefully ("lingering close"): the server shuts its sending side, discards what
+  the client still sends until the client closes (or LINGER seconds pass), so a request still in flight cannot
+  turn the close into a reset that destroys the reply before the client has read it.
+
+Files are sent with sendfile(2) in bounded chunks straight from the page cache, never read whole into memory.
+SIGINT and SIGTERM raise ``Stop`` out of the selector; ``close()`` then runs with both signals blocked, closes
+every socket and removes the Unix socket file (only if it is still the one this server created).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+BUFFER_LIMIT = 256 * 1024  # pending output per client before the server stops reading from it
+READ_CHUNK = 64 * 1024
+FILE_CHUNK = 256 * 1024  # bytes per sendfile call: one fast client cannot monopolise the loop
+ACCEPT_BATCH = 64  # connections (datagrams) taken per readiness event before others get a turn
+SWEEP = 0.25  # s between idle checks while clients are connected
+LINGER = 2.0  # s a finished connection waits for the client to close before it is closed anyway
+DATAGRAM_MAX = 65507
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+class Stop(Exception):
+    """SIGINT/SIGTERM: leave the loop; the exit status is 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    service: str  # echo | time | file
+    kind: str  # tcp | udp | unix
+    host: str = "127.0.0.1"
+    port: int = 0
+    family: int = socket.AF_INET
+    path: str | None = None  # --unix
+    root: str | None = None  # --root (file)
+    max_clients: int = 64
+    idle_timeout: float = 30.0
+    max_request: int = 1024
+    quiet: bool = False
+
+
+class Conn:
+    """One connected client: its socket, what is queued for it, and the service's per-client state."""
+
+    __slots__ = ("sock", "peer", "out", "file_fd", "file_off", "file_left", "closing", "eof", "last", "mask",
+                 "inbuf", "done", "lingering", "counted")
+
+    def __init__(self, sock: socket.socket, peer: str, counted: bool = True) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.out = bytearray()
+        self.file_fd = -1
+        self.file_off = 0
+        self.file_left = 0
+        self.closing = False  # close once everything queued has been sent
+        self.eof = False  # the client shut its sending side
+        self.last = time.monotonic()
+        self.mask = 0
+        self.inbuf = bytearray()  # request bytes so far (file server)
+        self.done = False  # the request was answered; later bytes are discarded
+        self.lingering = False  # our side is shut; waiting for the client to close
+        self.counted = counted  # counts against --max-clients (a "busy" reply does not)
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def send_file(self, fd: int, length: int) -> None:
+        """Queue ``length`` bytes of the open file ``fd`` after the buffered output (the fd is closed after)."""
+        self.file_fd, self.file_off, self.file_left = fd, 0, length
+        if not length:
+            self._close_file()
+
+    def finish(self) -> None:
+        self.closing = True
+
+    def pending(self) -> bool:
+        return bool(self.out) or self.file_left > 0
+
+    def _close_file(self) -> None:
+        if self.file_fd >= 0:
+            os.close(self.file_fd)
+        self.file_fd, self.file_left = -1, 0
+
+
+class Service(Protocol):
+    name: str
+
+    def on_connect(self, conn: Conn) -> None: ...
+    def on_data(self, conn: Conn, data: bytes) -> None: ...
+    def on_eof(self, conn: Conn) -> None: ...
+    def on_datagram(self, data: bytes) -> bytes | None: ...
+    def busy(self) -> bytes: ...
+
+
+class Server:
+    """A listening socket (or a UDP socket) plus its clients, driven by ``serve_forever``."""
+
+    def __init__(self, cfg: ServerConfig, service: Service, log: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.service = service
+        self.log = log or (lambda line: None if cfg.quiet else print(line, file=sys.stderr, flush=True))
+        self.sel = selectors.DefaultSelector()
+        self.sock: socket.socket | None = None
+        self.conns: dict[int, Conn] = {}
+        self.active = 0  # connections that count against --max-clients
+        self.served = 0
+        self._path_ino: int | None = None
+
+    # -- set up / tear down -----------------------------------------------------------------------------
+    def open(self) -> str:
+        """Create and bind the socket; return the address as printed ("tcp 127.0.0.1:40123")."""
+        cfg = self.cfg
+        if cfg.kind == "unix":
+            assert cfg.path is not None
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            old = os.umask(0o177)  # the socket file is born 0600: no window where others could connect
+            try:
+                sock.bind(cfg.path)
+            except BaseException:
+                sock.close()
+                raise
+            finally:
+                os.umask(old)
+            self._path_ino = os.stat(cfg.path).st_ino
+            where = cfg.path
+        else:
+            kind = socket.SOCK_DGRAM if cfg.kind == "udp" else socket.SOCK_STREAM
+            sock = socket.socket(cfg.family, kind)
+            try:
+                if kind == socket.SOCK_STREAM:  # restart at once on the same port after a stop
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((cfg.host, cfg.port))
+            except BaseException:
+                sock.close()
+                raise
+            host, port = sock.getsockname()[:2]
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.sock = sock
+        if cfg.kind != "udp":
+            sock.listen(min(cfg.max_clients, socket.SOMAXCONN))
+        sock.setblocking(False)
+        self.sel.register(sock, selectors.EVENT_READ, None)
+        return f"{cfg.kind} {where}"
+
+    def close(self) -> None:
+        """Close every client and the server socket; remove our Unix socket file. Idempotent."""
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            for conn in list(self.conns.values()):
+                self._close(conn)
+            if self.sock is not None:
+                try:
+                    self.sel.unregister(self.sock)
+                except (KeyError, ValueError):  # a signal came between bind and register
+                    pass
+                self.sock.close()
+                self.sock = None
+            self.sel.close()
+            path = self.cfg.path
+            if path and self._path_ino is not None:
+                try:
+                    if os.stat(path).st_ino == self._path_ino:  # never remove a file someone else put there
+                        os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                self._path_ino = None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    # -- the loop -------------------------------------------------------------------------------------
+    def serve_forever(self, stop_after: float | None = None) -> None:
+        """Serve until Stop is raised (by a signal handler) or ``stop_after`` seconds have passed."""
+        end = None if stop_after is None else time.monotonic() + stop_after
+        last_sweep = time.monotonic()
+        datagram = self.cfg.kind == "udp"
+        buf = bytearray(DATAGRAM_MAX + 1) if datagram else bytearray()
+        while True:
+            timeout = SWEEP if self.conns else None
+            if end is not None:
+                timeout = max(0.0, min(timeout if timeout is not None else SWEEP, end - time.monotonic()))
+            for key, events in self.sel.select(timeout):
+                conn = key.data
+                if conn is None:
+                    if datagram:
+                        self._datagrams(buf)
+                    else:
+                        self._accept()
+                    continue
+                if events & selectors.EVENT_READ:
+                    self._read(conn)
+                if events & selectors.EVENT_WRITE and conn.sock.fileno() >= 0:
+                    self._write(conn)
+                self._update(conn)
+            now = time.monotonic()
+            if now - last_sweep >= SWEEP:
+                last_sweep = now
+                self._sweep(now)
+            if end is not None and now >= end:
+                return
+
+    def _accept(self) -> None:
+        assert self.sock is not None
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, addr = self.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE, ECONNABORTED: log and let the next event retry
+                self.log(f"accept failed: {exc.strerror or exc}")
+                return
+            sock.setblocking(False)
+            peer = _peer_name(addr, self.cfg.kind)
+            if self.active >= self.cfg.max_clients:
+                self.log(f"{peer} refused: {self.cfg.max_clients} clients already connected (--max-clients)")
+                if len(self.conns) - self.active >= self.cfg.max_clients:  # refusals are bounded too
+                    sock.close()
+                    continue
+                conn = Conn(sock, peer, counted=False)
+                self.conns[sock.fileno()] = conn
+                conn.write(self.service.busy())
+                conn.finish()
+                conn.done = True
+            else:
+                conn = Conn(sock, peer)
+                self.conns[sock.fileno()] = conn
+                self.active += 1
+                self.served += 1
+                self.log(f"{peer} connected ({self.active} client(s))")
+                self.service.on_connect(conn)
+            if conn.pending():
+                self._write(conn)  # most short replies leave without another trip through select
+            self._update(conn)
+
+    def _read(self, conn: Conn) -> None:
+        try:
+            data = conn.sock.recv(READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._close(conn, f"dropped ({exc.strerror or exc})")
+            return
+        if not conn.lingering:  # a lingering client cannot extend its grace period by sending
+            conn.last = time.monotonic()
+        if not data:
+            conn.eof = True
+            if not conn.done:
+                self.service.on_eof(conn)
+            conn.closing = True
+            return
+        if not conn.done and not conn.closing:
+            self.service.on_data(conn, data)
+
+    def _write(self, conn: Conn) -> None:
+        try:
+            if conn.out:
+                n = conn.sock.send(conn.out)
+                del conn.out[:n]
+            elif conn.file_left:
+                n = os.sendfile(conn.sock.fileno(), conn.file_fd, conn.file_off, min(conn.file_left, FILE_CHUNK))
+                if n == 0:  # the file shrank after its length was promised: the client must see a short read
+                    self._close(conn, "dropped (the file shrank while it was being sent)")
+                    return
+                conn.file_off += n
+                conn.file_left -= n
+                if not conn.file_left:
+                    conn._close_file()
+            else:
+                return
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._close(conn, f"dropped ({exc.strerror or exc})")
+            return
+        conn.last = time.monotonic()
+
+    def _update(self, conn: Conn) -> None:
+        """Re-arm the selector for what this client needs next, or close it when it is finished."""
+        if conn.sock.fileno() < 0:
+            return
+        if conn.closing and not conn.pending():
+            if conn.eof:
+                self._close(conn)
+                return
+            if not conn.lingering:  # lingering close: shut our side, read until the client closes
+                conn.lingering = True
+                conn.last = time.monotonic()
+                try:
+                    conn.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    self._close(conn)
+                    return
+        mask = 0
+        if not conn.eof and len(conn.out) < BUFFER_LIMIT:  # backpressure: a client that does not read is not read
+            mask |= selectors.EVENT_READ
+        if conn.pending():
+            mask |= selectors.EVENT_WRITE
+        if mask == conn.mask:
+            return
+        if not mask:  # waiting for nothing: the client shut its side and everything was sent
+            self._close(conn)
+            return
+        if conn.mask:
+            self.sel.modify(conn.sock, mask, conn)
+        else:
+            self.sel.register(conn.sock, mask, conn)
+        conn.mask = mask
+
+    def _sweep(self, now: float) -> None:
+        limit = self.cfg.idle_timeout
+        for conn in list(self.conns.values()):
+            if conn.lingering:
+                if now - conn.last > min(limit, LINGER):
+                    self._close(conn)
+            elif now - conn.last > limit:
+                self._close(conn, f"dropped: no progress for {limit:g} s (--idle-timeout)")
+
+    def _close(self, conn: Conn, why: str = "closed") -> None:
+        fd = conn.sock.fileno()
+        if fd < 0:
+            return
+        if conn.mask:
+            self.sel.unregister(conn.sock)
+        self.conns.pop(fd, None)
+        if conn.counted:
+            self.active -= 1
+        conn._close_file()
+        conn.sock.close()
+        if conn.counted:
+            self.log(f"{conn.peer} {why}")
+
+    def _datagrams(self, buf: bytearray) -> None:
+        assert self.sock is not None
+        view = memoryview(buf)
+        for _ in range(ACCEPT_BATCH):
+            try:
+                n, addr = self.sock.recvfrom_into(buf)
+            except BlockingIOError:
+                return
+            except OSError:  # an ICMP error from an earlier reply: nothing to do for UDP
+                continue
+            if n > self.cfg.max_request:
+                self.log(f"{_peer_name(addr, 'udp')}: datagram of {n} bytes dropped (--max-request "
+                         f"{self.cfg.max_request})")
+                continue
+            self.served += 1
+            reply = self.service.on_datagram(bytes(view[:n]))
+            if reply is None:
+                continue
+            try:
+                self.sock.sendto(reply, addr)
+            except OSError as exc:  # a full send buffer drops the reply, as UDP may
+                if exc.errno not in (errno.EAGAIN, errno.ECONNREFUSED):
+                    self.log(f"{_peer_name(addr, 'udp')}: reply dropped ({exc.strerror or exc})")
+
+
+def _peer_name(addr: Any, kind: str) -> str:
+    if kind == "unix":
+        return "unix client"
+    host, port = addr[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
