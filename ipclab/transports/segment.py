@@ -1,0 +1,147 @@
+"""The shared segment of two rings: RingChannel (worker side) and RingTransport (parent side).
+
+RingTransport is the base of shm, shm-spin and mmap, which only say where the segment's file lives. The
+segment and the eventfds reach the workers as inherited file descriptors, so the children never open anything
+by name (and no multiprocessing resource_tracker is involved). Ring 0 carries client -> server, ring 1
+server -> client; a stream uses only ring 0. The ring itself and its memory-ordering argument: ring.py.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import secrets
+from typing import Any, ClassVar
+
+from .base import Channel, Transport
+from .ring import DEFAULT_RING_BYTES, HEADER_BYTES, RingEnd, check_capacity, ring_unavailable_reason, segment_bytes
+
+
+class RingChannel(Channel):
+    """A worker's endpoint: the shared mapping, the end it writes and/or the end it reads."""
+
+    def __init__(self, address: dict[str, Any], role: str) -> None:
+        size, cap = address["segment_bytes"], address["ring_bytes"]
+        fd = address["fd"]
+        try:
+            # MAP_POPULATE: fault every page in now, not inside the measured loop on the first lap of the ring.
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            self._mem: mmap.mmap | None = mmap.mmap(fd, size, flags=flags)
+        finally:
+            os.close(fd)  # the mapping keeps the segment alive
+        self._efds = [e for ring in address["rings"] for e in (ring["data_efd"], ring["space_efd"])
+                      if e is not None]
+        self._view = memoryview(self._mem)
+        to_server, to_client = (RingEnd(self._view, r["offset"], cap, r["data_efd"], r["space_efd"])
+                                for r in address["rings"])
+        self._tx, self._rx = (to_server, to_client) if role == "client" else (to_client, to_server)
+        self.send = self._tx.sender()  # type: ignore[method-assign]
+        self.recv_into = self._rx.receiver()  # type: ignore[method-assign]
+
+    def send(self, msg: memoryview) -> None:  # shadowed by the ring's closure until close()
+        raise OSError("the ring channel is closed")
+
+    def recv_into(self, buf: memoryview) -> int:  # shadowed by the ring's closure until close()
+        raise OSError("the ring channel is closed")
+
+    def close(self) -> None:
+        if self._mem is None:
+            return
+        self._tx.close_side(producer=True)
+        self._rx.close_side(producer=False)
+        for fd in self._efds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        # The hot closures still reference views of the mapping: drop them, then unmap if nothing else holds
+        # a view (process exit unmaps in any case).
+        self.__dict__.pop("send", None)
+        self.__dict__.pop("recv_into", None)
+        self._tx.release()
+        self._rx.release()
+        mem, self._mem = self._mem, None
+        try:
+            self._view.release()
+            mem.close()
+        except BufferError:
+            pass
+
+
+class RingTransport(Transport):
+    """Parent side shared by shm, shm-spin and mmap: a segment of two rings, plus eventfds unless spinning.
+
+    Subclasses only say where the segment lives (``_create_segment`` / ``_remove_segment``). The segment and
+    the eventfds reach the workers as inherited file descriptors, so the children never open anything by name.
+    """
+
+    boundaries = True  # length-prefixed records
+    empty_ok = True  # an empty message is an 8-byte record holding length 0
+    max_message = None  # larger than the ring: carried in chunks
+    ring_bytes: ClassVar[int] = DEFAULT_RING_BYTES
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return ring_unavailable_reason(blocking=not cls.spins)
+
+    def setup(self) -> dict[str, Any]:
+        cap = self.ring_bytes
+        check_capacity(cap)
+        size = segment_bytes(cap)
+        fd = self._create_segment(size)
+        self._parent_fds.append(fd)
+        rings = []
+        for i in range(2):
+            data_efd = space_efd = None
+            if not self.spins:
+                data_efd = os.eventfd(0)
+                self._parent_fds.append(data_efd)
+                space_efd = os.eventfd(0)
+                self._parent_fds.append(space_efd)
+            rings.append({"offset": i * (HEADER_BYTES + cap), "data_efd": data_efd, "space_efd": space_efd})
+        fds = tuple(self._parent_fds)
+        self._fds = {"server": fds, "client": fds}
+        return {"fd": fd, "segment_bytes": size, "ring_bytes": cap, "rings": rings, "spin": self.spins}
+
+    def _create_segment(self, size: int) -> int:
+        """Create the backing file (mode 0600, zero-filled) and return an open read/write fd."""
+        raise NotImplementedError
+
+    def _remove_segment(self) -> None:
+        """Unlink the backing file (idempotent)."""
+
+    def teardown(self) -> None:
+        super().teardown()
+        self._remove_segment()
+
+    @classmethod
+    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
+        return RingChannel(address, role)
+
+
+def create_file(path: str, size: int) -> int:
+    """A new file of ``size`` zero bytes, mode 0600, never following or reusing an existing name."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.ftruncate(fd, size)
+        try:
+            os.posix_fallocate(fd, 0, size)  # reserve the pages now: a full tmpfs is an error here, not SIGBUS
+        except OSError:
+            pass
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    return fd
+
+
+def unlink_quietly(path: str | None) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def random_name(suffix: str = "") -> str:
+    return f"ipclab-{secrets.token_hex(8)}{suffix}"

@@ -1,0 +1,306 @@
+"""The shared-memory ring (shm, shm-spin, mmap): wrap-around, messages larger than the ring, empty messages,
+end-of-channel signalling, segment naming/modes/cleanup (also after a worker is SIGKILLed mid-run), and the
+CPU cost of busy-polling showing up in the results. Timing is never asserted."""
+
+from __future__ import annotations
+
+import copy
+import glob
+import json
+import os
+import random
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psutil
+import pytest
+
+from ipclab.config import RunConfig
+from ipclab.runner import Runner
+from ipclab.transports import ring, shm
+from ipclab.transports.base import OBJECTS_FILE, CellSpec
+from ipclab.transports.mmapfile import MmapTransport
+from ipclab.transports.segment import RingTransport
+from ipclab.transports.shm import ShmSpinTransport, ShmTransport
+
+RING_CLASSES = [ShmTransport, ShmSpinTransport, MmapTransport]
+
+
+def _shm_entries() -> set[str]:
+    return {p for p in glob.glob("/dev/shm/*") if "ipclab" in os.path.basename(p)}
+
+
+def _dup_address(address: dict) -> dict:
+    """The fds a worker would inherit, duplicated so that two in-process channels can each close their own."""
+    out = copy.deepcopy(address)
+    out["fd"] = os.dup(out["fd"])
+    for r in out["rings"]:
+        for key in ("data_efd", "space_efd"):
+            if r[key] is not None:
+                r[key] = os.dup(r[key])
+    return out
+
+
+@contextmanager
+def ring_pair(cls: type[RingTransport], ring_bytes: int, pattern: str = "pingpong") -> Iterator[tuple]:
+    """(client, server) channels of one segment in this process, on a ring of ``ring_bytes``."""
+    small = type(f"Small{cls.__name__}", (cls,), {"ring_bytes": ring_bytes})
+    workdir = tempfile.mkdtemp(prefix="ipclab-test-")
+    transport = small(workdir, CellSpec(pattern=pattern, size=0))
+    try:
+        address = transport.setup()
+        client = small.connect(_dup_address(address), "client")
+        server = small.connect(_dup_address(address), "server")
+        transport.close_parent_fds()
+        try:
+            yield client, server
+        finally:
+            client.close()
+            server.close()
+    finally:
+        transport.teardown()
+        for name in os.listdir(workdir):
+            os.unlink(os.path.join(workdir, name))
+        os.rmdir(workdir)
+
+
+def _in_thread(fn) -> tuple[threading.Thread, list]:
+    errors: list = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+@pytest.mark.parametrize("cls", [ShmTransport, MmapTransport])
+def test_wraparound_and_larger_than_ring(cls: type[RingTransport]) -> None:
+    """A 256-byte ring: record lengths that are no multiple of 8 wrap at every position, and messages of up
+    to 20x the ring stream through it in chunks while the other side drains it."""
+    sizes = [0, 1, 7, 8, 9, 63, 100, 201, 241, 249, 250, 1000, 5003]
+    rng = random.Random(7)
+    messages = [rng.randbytes(rng.choice(sizes)) for _ in range(400)]
+    with ring_pair(cls, 256) as (client, server):
+        got: list[bytes] = []
+
+        def consume() -> None:
+            buf = memoryview(bytearray(max(sizes)))
+            for msg in messages:
+                n = server.recv_into(buf[:len(msg)])
+                got.append(bytes(buf[:n]))
+
+        thread, errors = _in_thread(consume)
+        for msg in messages:
+            client.send(memoryview(msg))
+        thread.join(30)
+        assert not thread.is_alive() and not errors, errors
+    assert got == messages
+
+
+@pytest.mark.parametrize("cls", [ShmTransport, MmapTransport])
+def test_pingpong_both_rings_in_process(cls: type[RingTransport]) -> None:
+    """Echo through ring 0 and back through ring 1, with sizes around and above the ring size."""
+    sizes = [0, 13, 120, 127, 128, 129, 700]
+    with ring_pair(cls, 128) as (client, server):
+
+        def echo() -> None:
+            buf = memoryview(bytearray(1000))
+            for size in sizes * 20:
+                n = server.recv_into(buf[:size])
+                server.send(buf[:n])
+
+        thread, errors = _in_thread(echo)
+        rbuf = memoryview(bytearray(1000))
+        for i, size in enumerate(sizes * 20):
+            msg = bytes((i + j) & 0xFF for j in range(size))
+            client.send(memoryview(msg))
+            assert client.recv_into(rbuf[:size]) == size
+            assert rbuf[:size] == msg
+        thread.join(30)
+        assert not errors, errors
+
+
+@pytest.mark.parametrize("cls", RING_CLASSES)
+def test_empty_message_and_many_records_without_a_reader_thread(cls: type[RingTransport]) -> None:
+    """Empty messages are 8-byte records; a ring of 4 KiB holds many small ones without blocking."""
+    assert cls.empty_ok and cls.not_applicable("stream", 0) is None
+    with ring_pair(cls, 4096) as (client, server):
+        buf = memoryview(bytearray(16))
+        for i in range(1000):  # 1000 x 8 bytes laps the 4 KiB ring
+            client.send(memoryview(b""))
+            client.send(memoryview(bytes([i & 0xFF])))
+            assert server.recv_into(buf) == 0
+            assert server.recv_into(buf) == 1 and buf[0] == i & 0xFF
+
+
+def test_message_larger_than_the_buffer_is_an_error() -> None:
+    with ring_pair(ShmTransport, 4096) as (client, server):
+        client.send(memoryview(b"x" * 10))
+        with pytest.raises(ValueError, match="10-byte message"):
+            server.recv_into(memoryview(bytearray(4)))
+
+
+@pytest.mark.parametrize("cls", [ShmTransport, ShmSpinTransport])
+def test_closing_one_side_wakes_the_other(cls: type[RingTransport]) -> None:
+    """A consumer waiting for data gets EOFError when the producer closes (after the data already sent), and
+    a producer waiting for space gets BrokenPipeError when the consumer closes."""
+    with ring_pair(cls, 256) as (client, server):
+        client.send(memoryview(b"last words"))
+        buf = memoryview(bytearray(64))
+        outcome: list = []
+
+        def consume() -> None:
+            outcome.append(bytes(buf[:server.recv_into(buf[:10])]))
+            try:
+                server.recv_into(buf[:10])
+            except EOFError:
+                outcome.append("eof")
+
+        thread, errors = _in_thread(consume)
+        time.sleep(0.05)  # let it block (or spin) on the empty ring; correctness does not depend on it
+        client.close()
+        thread.join(10)
+        assert not thread.is_alive() and not errors
+        assert outcome == [b"last words", "eof"]
+
+    with ring_pair(cls, 256) as (client, server):
+        def produce() -> None:
+            with pytest.raises(BrokenPipeError):
+                for _ in range(100):  # the ring holds two of these; nobody reads them
+                    client.send(memoryview(bytes(100)))
+
+        thread, errors = _in_thread(produce)
+        time.sleep(0.05)
+        server.close()
+        thread.join(10)
+        assert not thread.is_alive() and not errors, errors
+
+
+@pytest.mark.parametrize("cls", RING_CLASSES)
+def test_segment_name_mode_tracking_and_idempotent_teardown(cls: type[RingTransport], tmp_path) -> None:
+    transport = cls(str(tmp_path), CellSpec(pattern="pingpong", size=64))
+    transport.setup()
+    path = transport.path
+    try:
+        assert os.path.basename(path).startswith("ipclab-")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        if cls is MmapTransport:
+            assert os.path.dirname(path) == str(tmp_path)
+        else:
+            assert path.startswith("/dev/shm/")
+            record = json.loads((tmp_path / OBJECTS_FILE).read_text())  # tracked for `ipclab clean`
+            assert record == {"kind": "shm", "id": "/" + os.path.basename(path)}
+    finally:
+        transport.teardown()
+    assert not os.path.exists(path)
+    transport.teardown()  # a second teardown is harmless
+
+
+def test_shm_name_is_gone_once_the_workers_hold_the_segment(tmp_path) -> None:
+    """close_parent_fds() (called right after spawning) unlinks the name: a SIGKILLed runner leaves none, and
+    the workers' inherited descriptors still reach the segment."""
+    transport = ShmTransport(str(tmp_path), CellSpec(pattern="stream", size=64))
+    address = transport.setup()
+    client_view, server_view = _dup_address(address), _dup_address(address)
+    assert os.path.exists(transport.path)
+    name = transport.path
+    transport.close_parent_fds()
+    try:
+        assert not os.path.exists(name)
+        with ShmTransport.connect(client_view, "client") as client, \
+                ShmTransport.connect(server_view, "server") as server:
+            client.send(memoryview(b"still mapped"))
+            buf = memoryview(bytearray(12))
+            assert server.recv_into(buf) == 12 and buf == b"still mapped"
+    finally:
+        transport.teardown()
+
+
+def test_unavailable_reasons(monkeypatch) -> None:
+    monkeypatch.setattr(shm, "SHM_DIR", "/nonexistent-ipclab-dir")
+    assert ShmTransport.unavailable_reason() == "no /nonexistent-ipclab-dir"
+    monkeypatch.undo()
+    assert ShmTransport.unavailable_reason() is None
+    monkeypatch.setattr(ring.platform, "machine", lambda: "aarch64")
+    for cls in RING_CLASSES:
+        reason = cls.unavailable_reason()
+        assert reason and "TSO" in reason and "aarch64" in reason
+
+
+def _run(transports: tuple[str, ...], patterns: tuple[str, ...], sizes: tuple[int, ...], **kw) -> dict:
+    config = RunConfig(transports=transports, patterns=patterns, sizes=sizes, warmup=2, timeout=30, **kw)
+    return Runner(config).run()
+
+
+def test_messages_larger_than_the_default_ring_through_the_runner() -> None:
+    size = 3 * ring.DEFAULT_RING_BYTES + 13  # chunks of the ring plus a tail, not a multiple of 8
+    result = _run(("shm", "shm-spin", "mmap"), ("pingpong", "stream"), (size,), count=6, verify=True)
+    for cell in result["cells"]:
+        where = f"{cell['pattern']} {cell['transport']}"
+        assert cell["status"] == "ok", f"{where}: {cell['reason']}"
+        m = cell["trials"][0]["metrics"]
+        assert m["corrupt"] == 0, where
+        assert m.get("round_trips", m.get("received")) == 6, where
+
+
+def test_spin_cpu_cost_is_recorded() -> None:
+    """The price of busy-polling is in the result: CPU-us per message, and each spinner on its own CPU."""
+    result = _run(("shm-spin", "shm"), ("pingpong",), (64,), count=300)
+    cells = {c["transport"]: c for c in result["cells"]}
+    for name, cell in cells.items():
+        assert cell["status"] == "ok", cell["reason"]
+        cpu = cell["summary"]["cpu_us_msg"]
+        assert isinstance(cpu, float) and cpu > 0, name
+    if len(os.sched_getaffinity(0)) >= 2:
+        spin = cells["shm-spin"]
+        assert spin["placement"].startswith("cross CPUs")
+        assert spin["cpus"]["server"] != spin["cpus"]["client"]
+
+
+def _kill_a_worker(killed: list, stop: threading.Event) -> None:
+    """SIGKILL the first ipclab worker found once it has run for a moment."""
+    me = psutil.Process()
+    deadline = time.monotonic() + 20
+    while not stop.is_set() and time.monotonic() < deadline:
+        workers = [p for p in me.children() if "ipclab.worker" in " ".join(p.cmdline())]
+        if len(workers) == 2:
+            time.sleep(0.5)  # well inside the measured phase of a 5 s trial
+            os.kill(workers[0].pid, signal.SIGKILL)
+            killed.append(workers[0].pid)
+            return
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("name", ["shm", "shm-spin", "mmap"])
+def test_sigkilled_worker_fails_the_cell_and_leaves_nothing(name: str) -> None:
+    before = _shm_entries()
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_a_worker, args=(killed, stop), daemon=True)
+    killer.start()
+    try:
+        result = _run((name,), ("pingpong",), (64,), duration=5.0)
+    finally:
+        stop.set()
+        killer.join(5)
+    assert killed, "no worker was found to kill"
+    (cell,) = result["cells"]
+    assert cell["status"] == "failed"
+    assert "SIGKILL" in cell["reason"] or "exited" in cell["reason"] or "closed" in cell["reason"]
+    assert _shm_entries() == before  # the no_leaks fixture also checks processes and private dirs
+
+
+def test_cli_run_has_no_resource_tracker_warnings(cli, tmp_path) -> None:
+    proc = cli("run", "-t", "shm,shm-spin,mmap", "-s", "0,64", "-n", "50", "-q", "-o", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "resource_tracker" not in proc.stderr
+    assert "leaked" not in proc.stderr
