@@ -1,0 +1,194 @@
+"""posix-mq: POSIX message queues (mq_open/mq_send/mq_receive through posix_ipc), mode 0600.
+
+Names are random: "/ipclab-<hex>.c2s" (client -> server) and, for pingpong and other two-way patterns,
+"/ipclab-<hex>.s2c". The parent creates them in setup() (each recorded with ``track`` first, so ``ipclab clean``
+can remove what a SIGKILLed runner leaves) and unlinks them in teardown(); the workers open them by name. A queue
+keeps message boundaries and carries empty messages. Several writers may send into one queue (fan-in).
+
+Limits are this kernel's, read from /proc: a message holds at most fs.mqueue.msgsize_max bytes and a queue at most
+fs.mqueue.msg_max messages (the depth used here). Larger sizes are n/a with the sysctl that raises them, never
+clamped. The user's RLIMIT_MSGQUEUE (bytes of all queues together) is checked too, for the two queues of a
+ping-pong.
+
+Allocation: posix_ipc has no receive-into-buffer call; ``receive()`` returns a new bytes object (and a tuple
+with the priority) per message, which recv_into copies into the caller's buffer. A ctypes mq_receive into a
+preallocated buffer was measured slower (ctypes argument conversion costs more than the small allocation).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+from typing import Any
+
+from ..config import format_size
+from .base import Channel, Transport
+
+MQ_DIR = "/proc/sys/fs/mqueue"
+ONE_WAY_PATTERNS = ("stream", "fanin")  # client -> server only: one queue
+MSG_OVERHEAD = 128  # bytes of kernel bookkeeping per message charged to RLIMIT_MSGQUEUE (msg_msg + tree node)
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kernel_limits() -> dict[str, int | None]:
+    """msgsize_max, msg_max (from /proc/sys/fs/mqueue) and RLIMIT_MSGQUEUE (None: unknown / unlimited)."""
+    rlim = resource.getrlimit(resource.RLIMIT_MSGQUEUE)[0] if hasattr(resource, "RLIMIT_MSGQUEUE") else -1
+    return {
+        "msgsize_max": _read_int(os.path.join(MQ_DIR, "msgsize_max")),
+        "msg_max": _read_int(os.path.join(MQ_DIR, "msg_max")),
+        "rlimit_msgqueue": None if rlim == resource.RLIM_INFINITY or rlim < 0 else rlim,
+    }
+
+
+def _depth() -> int:
+    return kernel_limits()["msg_max"] or 10  # 10: the kernel's default when /proc cannot be read
+
+
+def _rlimit_size() -> int | None:
+    """Largest message two queues of depth msg_max can hold within RLIMIT_MSGQUEUE."""
+    rlim = kernel_limits()["rlimit_msgqueue"]
+    if rlim is None:
+        return None
+    return max(0, rlim // (2 * _depth()) - MSG_OVERHEAD)
+
+
+class PosixMqTransport(Transport):
+    name = "posix-mq"
+    summary = "POSIX message queues (posix_ipc), one per direction, depth fs.mqueue.msg_max"
+    boundaries = True
+    empty_ok = True
+    multi_writer = True
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            import posix_ipc
+        except ImportError:
+            return "posix_ipc not installed"
+        if not posix_ipc.MESSAGE_QUEUES_SUPPORTED:
+            return "POSIX message queues are not supported by this system"
+        return None
+
+    @classmethod
+    def limit(cls) -> int | None:
+        msgsize = kernel_limits()["msgsize_max"]
+        rl = _rlimit_size()
+        known = [v for v in (msgsize, rl) if v is not None]
+        return min(known) if known else None
+
+    @classmethod
+    def limit_reason(cls, size: int) -> str:
+        lim = kernel_limits()
+        msgsize, rl = lim["msgsize_max"], _rlimit_size()
+        if rl is not None and (msgsize is None or rl < msgsize):
+            return (f"{format_size(size)} exceeds {rl} bytes: two queues of {_depth()} messages must fit in "
+                    f"RLIMIT_MSGQUEUE ({lim['rlimit_msgqueue']} B); raise it with ulimit -q")
+        return (f"{format_size(size)} exceeds the POSIX mq message limit of {msgsize} bytes "
+                f"(fs.mqueue.msgsize_max; raise it with sysctl -w fs.mqueue.msgsize_max=N)")
+
+    def setup(self) -> dict[str, Any]:
+        import posix_ipc
+
+        tag = secrets.token_hex(6)
+        depth = _depth()
+        # mq_open refuses a zero message size; an empty message still fits in a 1-byte queue.
+        msgsize = max(1, self.spec.size)
+        names = ["c2s"] if self.spec.pattern in ONE_WAY_PATTERNS else ["c2s", "s2c"]
+        self.names: list[str] = []
+        address: dict[str, Any] = {}
+        for direction in names:
+            name = f"/ipclab-{tag}.{direction}"
+            self.track("posix-mq", name)
+            self.names.append(name)
+            queue = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, mode=0o600, max_messages=depth,
+                                           max_message_size=msgsize)
+            queue.close()  # the name keeps the queue alive until teardown unlinks it
+            address[direction] = name
+        return address
+
+    def teardown(self) -> None:
+        super().teardown()
+        names = getattr(self, "names", ())
+        if not names:
+            return
+        import posix_ipc
+
+        for name in names:
+            try:
+                posix_ipc.unlink_message_queue(name)
+            except posix_ipc.ExistentialError:
+                pass
+
+    @classmethod
+    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
+        import posix_ipc
+
+        c2s = posix_ipc.MessageQueue(address["c2s"])
+        s2c = posix_ipc.MessageQueue(address["s2c"]) if "s2c" in address else None
+        if role == "server":
+            return PosixMqChannel(inbox=c2s, outbox=s2c)
+        return PosixMqChannel(inbox=s2c, outbox=c2s)
+
+
+class PosixMqChannel(Channel):
+    """Receive from one queue, send to the other (either may be absent on a one-way pattern)."""
+
+    def __init__(self, inbox: Any, outbox: Any) -> None:
+        self.inbox, self.outbox = inbox, outbox
+        if outbox is not None:
+            self.send = outbox.send  # type: ignore[method-assign]  # mq_send straight from the buffer
+        if inbox is not None:
+            receive = inbox.receive
+
+            def recv_into(buf: memoryview) -> int:
+                data = receive()[0]  # allocates: a bytes object and a (bytes, priority) tuple
+                n = len(data)
+                buf[:n] = data
+                return n
+
+            self.recv_into = recv_into  # type: ignore[method-assign]
+
+    def send(self, msg: memoryview) -> None:  # replaced per instance
+        raise OSError("this endpoint cannot send")
+
+    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
+        raise OSError("this endpoint cannot receive")
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """mq_timedreceive: TimeoutError after ``seconds`` without a message (None: block again)."""
+        if self.inbox is None:
+            return
+        import posix_ipc
+
+        receive = self.inbox.receive
+        if seconds is None:
+            self.recv_into = PosixMqChannel(self.inbox, None).recv_into  # type: ignore[method-assign]
+            return
+
+        def recv_into(buf: memoryview) -> int:
+            try:
+                data = receive(seconds)[0]
+            except posix_ipc.BusyError:
+                raise TimeoutError("no message before the receive timeout") from None
+            n = len(data)
+            buf[:n] = data
+            return n
+
+        self.recv_into = recv_into  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        for queue in (self.inbox, self.outbox):
+            if queue is not None:
+                try:
+                    queue.close()
+                except Exception:  # noqa: BLE001 - already closed
+                    pass
+        self.inbox = self.outbox = None
