@@ -102,7 +102,9 @@ def build_config(args: argparse.Namespace) -> Any:
     extra: dict[str, Any] = {}
     verify = args.verify
     if args.experiment:
-        exp = load(args.experiment)
+        from .config import check_text_path
+
+        exp = load(check_text_path(args.experiment, "--experiment"))
         flags = flag_names(args.experiment, exp)
         if "description" in exp:
             extra["description"] = exp.pop("description")
@@ -148,6 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         except Interrupted as exc:
             interrupted = exc
     result = runner.result
+    if interrupted is not None:  # also when the signal came before or after the sweep proper
+        result["interrupted"] = True
     save(result)
     if interrupted is not None:
         where = "" if to_stdout else f"; results measured so far saved to {path}"
@@ -242,6 +246,12 @@ def cmd_sysinfo(args: argparse.Namespace) -> int:
 
 # -- main ------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM becomes an exception from the start (exit 143 via IpclabError), not only during a sweep.
+    with _terminate_as_exception():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -262,3 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 0
+    except OSError as exc:  # an exhausted resource outside any cell: name the limit (anything else is a bug)
+        from .resources import explain, is_exhaustion
+
+        if not is_exhaustion(exc):
+            raise
+        print(f"ipclab: error: {explain(exc)}", file=sys.stderr)
+        return 1

@@ -207,7 +207,7 @@ def validate(
         for item in items:
             if item not in TRANSPORTS:
                 raise ConfigError(
-                    f"{names['transport']}: unknown transport {item!r}{closest(item, known_transports)}; "
+                    f"{names['transport']}: unknown transport {item!r}{closest(str(item), known_transports)}; "
                     f"known: {', '.join(known_transports)}"
                 )
             if item not in chosen:
@@ -264,6 +264,15 @@ def validate(
     if output is not None:
         kwargs["output"] = check_output_path(output, names["output"])
     return RunConfig(**kwargs)
+
+
+def check_text_path(path: str, flag: str) -> str:
+    """A path given on the command line must be valid UTF-8: it is recorded in the JSON result."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{flag}: the path {path!r} is not valid UTF-8; use a plain UTF-8 file name") from None
+    return path
 
 
 def check_output_path(path: Any, flag: str = "--output") -> str:

@@ -90,7 +90,7 @@ def load(path: str) -> dict[str, Any]:
             data = json.loads(f.read().decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read result file {path!r}: {exc.strerror}") from None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: hostile deep nesting
         raise ConfigError(f"{path!r} is not an ipclab result (not valid JSON: {exc})") from None
     validate(data, path)
     return data
@@ -117,6 +117,11 @@ def validate(data: Any, path: str = "<result>") -> None:
                 raise bad(f"cell {i} has no valid {key!r}")
         if not isinstance(cell.get("summary", {}), dict) or not isinstance(cell.get("trials", []), list):
             raise bad(f"cell {i} has a malformed summary or trials")
+        if cell["size_bytes"] < 0:
+            raise bad(f"cell {i} has a negative size_bytes")
+        for name, value in cell.get("summary", {}).items():  # exporters do arithmetic on these
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise bad(f"cell {i} summary {name!r} is not a number")
         for trial in cell.get("trials", []):
             if not isinstance(trial, dict) or not isinstance(trial.get("metrics", {}), dict):
                 raise bad(f"cell {i} has a malformed trial")

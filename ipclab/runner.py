@@ -1,7 +1,7 @@
 """The runner: for each cell (pattern x transport x size) and trial, set up, spawn, measure, clean up.
 
 One straight line per trial: Transport.setup() in the parent -> spawn one fresh interpreter per role ->
-CONFIG/READY/START/RESULT over a private control socketpair -> kill leftovers and Transport.teardown() in a
+CONFIG/READY/START(/STARTED)/RESULT over a private control socketpair -> kill leftovers and Transport.teardown() in a
 ``finally`` that runs with SIGINT/SIGTERM blocked, so an interrupt can never cut a cleanup short.
 """
 
@@ -22,16 +22,21 @@ from typing import Any
 
 from . import control, results, stats
 from .config import MiB, RunConfig, format_size
-from .errors import IpclabError, WorkerError
+from .errors import Interrupted, IpclabError, WorkerError
 from .patterns import get_pattern
 from .patterns.common import Context
+from .resources import explain
 from .transports import get_transport
 from .transports.base import RUN_FILE, CellSpec, Transport
 
 SETUP_TIMEOUT = 30.0  # s for both workers to start and connect
 EXIT_GRACE = 2.0  # s a worker gets to exit after EXIT before it is killed
+PEER_GRACE = 0.2  # s to see whether a failing worker's peer was killed (its death reached the survivor first)
 SPREAD_WARN = 0.10
-HEADLINE = {"pingpong": "rtt_p50_us", "stream": "mb_s"}
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # blocked while OS objects are created or removed
+HEADLINE = {"pingpong": "rtt_p50_us", "stream": "mb_s", "reqrep": "ttlb_p50_us", "fanin": "mb_s",
+            "connect": "conn_p50_us"}
+ROUND_TRIPS = ("pingpong", "reqrep", "connect")  # one exchange at a time: blocking wake-ups, same CPU
 _BLOBS = ("samples", "latency")  # raw sample arrays: summarised into quantiles, not stored per trial
 
 ProgressFn = Callable[..., None]
@@ -40,7 +45,7 @@ ProgressFn = Callable[..., None]
 def auto_count(pattern: str, size: int) -> int:
     """Messages per trial when --count/--duration are not given: ~64 MiB of traffic, 200..20000 messages."""
     budget = 64 * MiB // max(size, 1)
-    if pattern == "pingpong":
+    if pattern in ROUND_TRIPS:
         return max(200, min(5000, budget))
     return max(200, min(20000, budget))
 
@@ -61,7 +66,7 @@ def choose_placement(pin: str, transport: type[Transport], pattern: str,
     warnings: list[str] = []
     mode = pin
     if pin == "auto":
-        mode = "cross" if (transport.spins or pattern != "pingpong") else "same"
+        mode = "cross" if (transport.spins or pattern not in ROUND_TRIPS) else "same"
     if mode == "cross" and len(cpus) < 2:
         warnings.append(f"only {len(cpus)} CPU available: cross-CPU placement impossible, both workers share it")
         mode = "same"
@@ -121,9 +126,19 @@ class Runner:
     def run(self) -> dict[str, Any]:
         cells = self.cells()
         self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
-        self.workdir = tempfile.mkdtemp(prefix="ipclab-")  # 0700: sockets and FIFOs live here
+        # Signals wait while the private directory and its record come into being (and while they go away):
+        # an interrupt in between would leave a directory that no finally block knows about.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            _write_run_record(self.workdir)
+            self.workdir = tempfile.mkdtemp(prefix="ipclab-")  # 0700: sockets and FIFOs live here
+            try:
+                _write_run_record(self.workdir)
+            except BaseException:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        try:
             for pattern, transport, size in cells:
                 cell = self._run_cell(pattern, transport, size)
                 self.result["cells"].append(cell)
@@ -133,7 +148,11 @@ class Runner:
             self.result["interrupted"] = True
             raise
         finally:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
             self.result["finished"] = results.now_iso()
         return self.result
 
@@ -156,6 +175,8 @@ class Runner:
             cell.update(status="n/a", reason=f"unavailable: {reason}")
         else:
             reason = cls.not_applicable(pattern, size)
+            if reason is None and hasattr(pat, "not_applicable"):  # pattern-level: fan-in needs multi_writer
+                reason = pat.not_applicable(cls, size, c.clients)
             if reason is None and c.duration is not None and size == 0:
                 reason = "a duration run needs an end marker, which an empty message cannot carry; use --count"
             if reason:
@@ -169,11 +190,14 @@ class Runner:
             self.progress("trial", label=label, trial=trial + 1, trials=c.trials)
             try:
                 raw = self._run_trial(cls, pattern, pat, ctx, placement)
+            except Interrupted:  # SIGTERM ends the sweep, it is not a failure of this cell
+                raise
             except (IpclabError, OSError) as exc:
-                cell.update(status="failed", reason=str(exc))
+                why = explain(exc) if isinstance(exc, OSError) else str(exc)  # names the limit hit, if any
+                cell.update(status="failed", reason=why)
                 if isinstance(exc, WorkerError) and exc.traceback:
                     cell["traceback"] = exc.traceback
-                self.progress("failed", label=label, reason=str(exc), remaining=c.trials - trial - 1)
+                self.progress("failed", label=label, reason=why, remaining=c.trials - trial - 1)
                 break
             figures = pat.metrics(raw, ctx)
             if figures.get("corrupt"):
@@ -193,7 +217,8 @@ class Runner:
                    placement: dict[str, list[int] | None]) -> dict[str, dict[str, Any]]:
         c = self.config
         assert self.workdir is not None
-        transport = cls(self.workdir, CellSpec(pattern=pattern, size=ctx.size, clients=c.clients))
+        transport = cls(self.workdir, CellSpec(pattern=pattern, size=ctx.size,
+                                                 clients=sum(r != "server" for r, _ in pat.roles(c.clients))))
         workers: list[_Worker] = []
         try:
             address = transport.setup()
@@ -209,15 +234,23 @@ class Runner:
                     "clients": c.clients}
             base["pids"] = {w.key: w.proc.pid for w in workers}  # peers' pids (signals need them)
             for w in workers:
-                control.send(w.sock, {**base, "role": w.role, "index": w.index, "cpus": placement.get(w.key)})
+                self._send(w, {**base, "role": w.role, "index": w.index, "cpus": placement.get(w.key)})
             self._collect(workers, "READY", SETUP_TIMEOUT, "start")
-            for w in workers:  # servers are first in the list: they are reading before clients send
-                control.send(w.sock, {"type": "START"})
+            # Servers first, and clients only once every server says it is entering its loop: a producer that
+            # starts while its consumer is still being scheduled would overflow a datagram socket's buffer
+            # before the first read (UDP would lose the whole warm-up, and measure the scheduler).
+            servers = [w for w in workers if w.role == "server"]
+            for w in servers:
+                self._send(w, {"type": "START"})
+            self._collect(servers, "STARTED", SETUP_TIMEOUT, "start its loop")
+            for w in workers:
+                if w.role != "server":
+                    self._send(w, {"type": "START"})
             budget = c.timeout + (c.duration or 0.0)
             self._collect(workers, "RESULT", budget, "finish")
             return {w.key: w.message["raw"] for w in workers}  # type: ignore[index]
         finally:
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
             try:
                 self._stop(workers)
                 transport.teardown()
@@ -230,7 +263,7 @@ class Runner:
         self._spawned += 1
         stderr_path = os.path.join(self.workdir, f"worker-{self._spawned}.stderr")
         try:
-            with open(stderr_path, "wb") as err:
+            with open(os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as err:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "ipclab.worker", str(child.fileno())],
                     pass_fds=(child.fileno(), *fds), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -256,7 +289,9 @@ class Runner:
                         raise WorkerError(self._death(w))
                     continue
                 if message["type"] == "ERROR":
-                    raise WorkerError(f"{w.label} failed: {message.get('message')}", message.get("traceback"))
+                    error = f"{w.label} failed: {message.get('message')}"
+                    killed = self._killed_peer(workers, w)  # a dead peer is the cause, the EOF/EPIPE its effect
+                    raise WorkerError(f"{killed} (then {error})" if killed else error, message.get("traceback"))
                 if message["type"] == kind:
                     w.message = message
                     pending.remove(w)
@@ -269,7 +304,29 @@ class Runner:
                                   "cell is just slow)")
             ready, _, _ = select.select(pending, [], [], remaining)
             for w in ready:
-                w.reader.feed()
+                try:
+                    w.reader.feed()
+                except ConnectionResetError:  # it died with our START/CONFIG unread: a death like any other
+                    w.reader.closed = True
+
+    def _send(self, w: _Worker, message: dict[str, Any]) -> None:
+        try:
+            control.send(w.sock, message)
+        except (BrokenPipeError, ConnectionResetError):  # it died before reading: report how it died
+            raise WorkerError(self._death(w)) from None
+
+    def _killed_peer(self, workers: list[_Worker], survivor: _Worker) -> str | None:
+        """The death of a worker killed by a signal, if one is, so the reason names it and not its effect."""
+        for w in workers:
+            if w is survivor:
+                continue
+            try:
+                code = w.proc.wait(timeout=PEER_GRACE)
+            except subprocess.TimeoutExpired:
+                continue
+            if code < 0:
+                return self._death(w)
+        return None
 
     def _death(self, w: _Worker) -> str:
         try:
@@ -303,7 +360,8 @@ def _write_run_record(workdir: str) -> None:
     """Who owns this directory: ``ipclab clean`` leaves the objects of a live runner alone."""
     import json
 
-    with open(os.path.join(workdir, RUN_FILE), "w", encoding="utf-8") as f:
+    fd = os.open(os.path.join(workdir, RUN_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
         json.dump({"pid": os.getpid(), "started": results.now_iso()}, f)
 
 

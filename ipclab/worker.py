@@ -2,7 +2,8 @@
 
 Protocol on the control socket (never on the measured channel):
     runner -> CONFIG   worker connects its endpoint, prepares buffers -> READY
-    runner -> START    worker runs the pattern                        -> RESULT | ERROR
+    runner -> START    worker runs the pattern (servers first say STARTED; clients get START only after
+                       every server did)                              -> RESULT | ERROR
     runner -> EXIT     worker closes its endpoint and exits
 The worker stays alive after RESULT until EXIT so that a producer never tears its endpoint down while the
 consumer is still draining it. It dies with the runner (PR_SET_PDEATHSIG), so a SIGKILLed runner leaves no
@@ -33,7 +34,13 @@ def _die_with_parent() -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, OSError):
+        from .resources import explain
+
+        exc_text = explain(exc)  # an exhausted resource is named with its limit
+    else:
+        exc_text = str(exc)
+    text = exc_text.strip().splitlines()[0] if exc_text.strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -61,6 +68,8 @@ def serve(ctrl: socket.socket) -> int:
         start = reader.recv()
         if start.get("type") != "START":
             return 0  # the runner gave up on the trial before it started
+        if cfg["role"] == "server":
+            control.send(ctrl, {"type": "STARTED"})  # the runner starts the clients only after this
         raw = pattern.run(cfg["role"], cfg["index"], channel, ctx)
         control.send(ctrl, {"type": "RESULT", "raw": raw})
         try:

@@ -5,14 +5,32 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import psutil
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A private TMPDIR for the whole session (inherited by every ipclab process the tests start): the leak check
+# then sees only this session's private directories, not those of another run on the machine. Kept short:
+# AF_UNIX socket paths are limited to 107 bytes.
+_SESSION_TMP = tempfile.mkdtemp(prefix="ipt-", dir="/tmp")
+os.environ["TMPDIR"] = _SESSION_TMP
+tempfile.tempdir = None  # re-read TMPDIR
+
+
+def pytest_configure(config) -> None:
+    if not config.option.basetemp:  # tmp_path under the short session dir, not .../pytest-of-USER/pytest-N/
+        config.option.basetemp = os.path.join(_SESSION_TMP, "t")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 def ipclab_objects() -> dict[str, set]:

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 from ..config import format_size
 
-
 OBJECTS_FILE = "objects.jsonl"  # in the run's private directory: one JSON line per OS object created
 RUN_FILE = "run.json"  # in the run's private directory: {"pid": runner pid, "started": ...}
 
@@ -129,12 +128,14 @@ class Transport(ABC):
     def track(self, kind: str, ident: str | int) -> None:
         """Record an OS object outside the private directory (shm segment, queue) before creating it.
 
-        ``ipclab clean`` reads these records to remove what a SIGKILLed runner left behind. kinds: "shm",
-        "posix-mq", "sysv-mq", "path".
+        ``ipclab clean`` reads these records to remove what a SIGKILLed runner left behind. kinds: "shm"
+        (name "/ipclab..."), "sem" (POSIX semaphore "/ipclab..."), "posix-mq" ("/ipclab..."), "sysv-mq" (int key),
+        "path" (absolute path whose file name contains "ipclab"). Other records are ignored by clean.
         """
         import json
 
-        with open(os.path.join(self.workdir, OBJECTS_FILE), "a", encoding="utf-8") as f:
+        fd = os.open(os.path.join(self.workdir, OBJECTS_FILE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(fd, "a", encoding="utf-8") as f:
             f.write(json.dumps({"kind": kind, "id": ident}) + "\n")
 
     def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:

@@ -1,0 +1,175 @@
+"""``ipclab clean``: after a runner is SIGKILLed, its leftovers (found by its records and by the ``ipclab``
+prefix) are removed, and nothing else: not a live run's directory or objects, not other files in /dev/shm,
+not files a record names that are not ours. ``--dry-run`` lists without removing."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import psutil
+import pytest
+from test_faults import fault_env, run_dir_of, start, wait_for
+
+from ipclab import cleanup
+
+posix_ipc = pytest.importorskip("posix_ipc")
+sysv_ipc = pytest.importorskip("sysv_ipc")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _run_dir(pid: int, objects: list[dict]) -> str:
+    d = tempfile.mkdtemp(prefix="ipclab-")
+    with open(os.path.join(d, "run.json"), "w", encoding="utf-8") as f:
+        json.dump({"pid": pid, "started": "2024-01-01T00:00:00+00:00"}, f)
+    with open(os.path.join(d, "objects.jsonl"), "w", encoding="utf-8") as f:
+        for rec in objects:
+            f.write(json.dumps(rec) + "\n")
+        f.write("not json\n{\"kind\": \"shm\", \"id\": \"/etc/passwd\"}\n")  # ignored, never trusted
+    return d
+
+
+def _posix_mq_exists(name: str) -> bool:
+    try:
+        posix_ipc.MessageQueue(name).close()
+    except posix_ipc.ExistentialError:
+        return False
+    return True
+
+
+def _sysv_exists(key: int) -> bool:
+    try:
+        sysv_ipc.MessageQueue(key)
+    except sysv_ipc.ExistentialError:
+        return False
+    return True
+
+
+def test_clean_after_runner_sigkill(cli, tmp_path) -> None:
+    """SIGKILL the runner mid-cell: the workers die with it, the private dir stays; clean removes it."""
+    gate = str(tmp_path / "gate")
+    proc = start("run", "-t", "gated-unix", "-p", "pingpong", "-s", "64", "-n", "50", "-q",
+                 "-o", str(tmp_path / "r.json"), env=fault_env(gate))
+    try:
+        server = int(wait_for(gate + ".waiting", proc))
+        workdir = run_dir_of(proc.pid)
+        workers = [p.pid for p in psutil.Process(proc.pid).children()]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert server in workers
+    deadline = time.monotonic() + 10
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in workers):
+        assert time.monotonic() < deadline, "workers outlived their runner (PR_SET_PDEATHSIG)"
+        time.sleep(0.05)
+    leftovers = os.listdir(workdir)
+    assert "run.json" in leftovers and any(e.endswith(".sock") for e in leftovers), leftovers
+
+    dry = cli("clean", "--dry-run", check=True)
+    assert f"would remove run dir        {workdir}" in dry.stdout
+    assert os.path.isdir(workdir)
+    done = cli("clean", check=True)
+    assert f"removed run dir        {workdir}" in done.stdout
+    assert not os.path.exists(workdir)
+
+
+def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
+    tag = secrets.token_hex(4)
+    shm_path = f"/dev/shm/ipclab-test-{tag}"
+    orphan = f"/dev/shm/ipclab-orphan-{tag}"  # no record: found by the prefix
+    foreign = f"/dev/shm/notours-{tag}"  # not ours: must survive
+    live_shm = f"/dev/shm/ipclab-live-{tag}"  # claimed by a live run: must survive
+    sem_name, mq_name = f"/ipclab-sem-{tag}", f"/ipclab-mq-{tag}"
+    fifo, sock_path = str(tmp_path / f"ipclab-{tag}.fifo"), str(tmp_path / f"ipclab-{tag}.sock")
+    precious = str(tmp_path / "precious.txt")  # a record names it, but it is not ours
+    keep_dir = str(tmp_path / f"ipclab-dir-{tag}")  # a record names a directory: never removed
+    created: list[str] = []
+    dirs: list[str] = []
+    sysv_key = None
+    try:
+        for path in (shm_path, orphan, foreign, live_shm, precious):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            created.append(path)
+        posix_ipc.Semaphore(sem_name, posix_ipc.O_CREX, mode=0o600).close()
+        posix_ipc.MessageQueue(mq_name, posix_ipc.O_CREX, mode=0o600, max_messages=1,
+                               max_message_size=64).close()
+        queue = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600)
+        sysv_key = queue.key
+        os.mkfifo(fifo, 0o600)
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(sock_path)
+        os.mkdir(keep_dir)
+        stale = _run_dir(_dead_pid(), [
+            {"kind": "shm", "id": shm_path}, {"kind": "sem", "id": sem_name}, {"kind": "posix-mq", "id": mq_name},
+            {"kind": "sysv-mq", "id": sysv_key}, {"kind": "path", "id": fifo}, {"kind": "path", "id": sock_path},
+            {"kind": "path", "id": precious}, {"kind": "path", "id": keep_dir},
+        ])
+        live = _run_dir(os.getpid(), [{"kind": "shm", "id": live_shm}])
+        dirs += [stale, live]
+
+        dry = cli("clean", "--dry-run", check=True)
+        listed = "\n".join(ln for ln in dry.stdout.splitlines() if ln.startswith("would remove "))
+        for text in (shm_path, orphan, f"/dev/shm/sem.ipclab-sem-{tag}", mq_name, f"key {sysv_key}", fifo,
+                     sock_path, stale):
+            assert text in listed, (text, dry.stdout)
+        for text in (foreign, live_shm, precious, live, keep_dir):
+            assert text not in listed
+        assert live in dry.stdout.splitlines()[-1]  # "left alone: N live run(s): ..."
+        assert all(os.path.exists(p) for p in (shm_path, orphan, fifo, sock_path, stale))
+        assert _posix_mq_exists(mq_name) and _sysv_exists(sysv_key)
+
+        done = cli("clean", check=True)
+        assert "removed" in done.stdout and "left alone: " in done.stdout
+        for path in (shm_path, orphan, f"/dev/shm/sem.ipclab-sem-{tag}", fifo, sock_path, stale):
+            assert not os.path.lexists(path), path
+        assert not _posix_mq_exists(mq_name)
+        assert not _sysv_exists(sysv_key)
+        for path in (foreign, live_shm, precious, keep_dir, live, os.path.join(live, "run.json")):
+            assert os.path.exists(path), f"{path} must survive"
+    finally:
+        for path in created + [fifo, sock_path, f"/dev/shm/sem.ipclab-sem-{tag}"]:
+            if os.path.lexists(path):
+                os.unlink(path)
+        for d in dirs + [keep_dir]:
+            shutil.rmtree(d, ignore_errors=True)
+        if _posix_mq_exists(mq_name):
+            posix_ipc.unlink_message_queue(mq_name)
+        if sysv_key is not None and _sysv_exists(sysv_key):
+            sysv_ipc.MessageQueue(sysv_key).remove()
+
+
+def test_liveness_rules(tmp_path) -> None:
+    """Live = the recorded runner still exists and is not a newer process that reused its pid."""
+    live = _run_dir(os.getpid(), [])
+    dead = _run_dir(_dead_pid(), [])
+    reused = _run_dir(os.getpid(), [])
+    past = time.time() - 10 * 24 * 3600  # the record predates this process: the pid was reused
+    os.utime(os.path.join(reused, "run.json"), (past, past))
+    garbage = _run_dir(os.getpid(), [])
+    with open(os.path.join(garbage, "run.json"), "w", encoding="utf-8") as f:
+        f.write("[1, 2")
+    try:
+        assert cleanup.is_live(live)
+        assert not cleanup.is_live(dead)
+        assert not cleanup.is_live(reused)
+        assert not cleanup.is_live(garbage)
+        assert {live, dead, reused, garbage} <= set(cleanup.run_dirs())
+        os.chmod(dead, 0o755)  # not private: not made by ipclab, not ours to judge
+        assert dead not in cleanup.run_dirs()
+    finally:
+        for d in (live, dead, reused, garbage):
+            shutil.rmtree(d)
