@@ -49,17 +49,19 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
             note_index[text] = len(notes)
         return f"[{note_index[text]}]"
 
-    placements = list(dict.fromkeys(c.get("placement") for c in cells if c["status"] == "ok"))
-    common = placements[0] if len(placements) == 1 else None
+    # The placement most cells share goes in the title; rows placed otherwise (busy-pollers) say so.
+    placed = [c.get("placement") for c in cells if c["status"] == "ok" and c.get("placement")]
+    common = max(dict.fromkeys(placed), key=placed.count) if placed else None
+    exceptions = False
     rows: list[list[str]] = []
     values: list[list[float | None]] = []
     for name in transports:
         row_cells = [by_key.get((name, s)) for s in sizes]
         label = name
-        if common is None:
-            where = next((c.get("placement") for c in row_cells if c and c["status"] == "ok"), None)
-            if where:
-                label = f"{name} ({where})"
+        where = next((c.get("placement") for c in row_cells if c and c["status"] == "ok"), None)
+        if where and where != common:
+            label = f"{name} [{where}]"
+            exceptions = True
         row, vals = [label], []
         for c in row_cells:
             if c is None:
@@ -83,7 +85,7 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
         rows.append(row)
         values.append(vals)
     trials = result.get("config", {}).get("trials", 1)
-    where = f"; {common}" if common else ""
+    where = f"; {common}{' unless noted' if exceptions else ''}" if common else ""
     title = f"{pattern}: {metric.heading()}; median of {trials} trial{'s' if trials != 1 else ''}{where}"
     return Table(pattern, metric, title, ["transport", *(format_size(s) for s in sizes)], sizes, rows,
                  values, notes)
@@ -117,7 +119,7 @@ def render_csv(tables: list[Table]) -> str:
     writer.writerow(["pattern", "metric", "unit", "transport", "size_bytes", "value", "status"])
     for t in tables:
         for row, vals in zip(t.rows, t.values):
-            name = row[0].split(" (")[0]
+            name = row[0].split(" [")[0]
             for size, text, value in zip(t.sizes, row[1:], vals):
                 status = "ok" if value is not None else (text.split(" ")[0] if text else "missing")
                 writer.writerow([t.pattern, t.metric.key, t.metric.unit, name, size,
