@@ -1,0 +1,250 @@
+"""What ipclab's harness costs: ipclab against hand-written floors (and C reference tools), A B A B ...
+
+    python benchmarks/overhead.py                       # every transport ipclab lists, 64,4K,64K, 5 reps
+    python benchmarks/overhead.py --quick               # 3 reps, 64 and 64K
+    python benchmarks/overhead.py -t pipe,tcp -s 64 --reps 9 --json out.json
+
+For every cell (transport x pattern x size) and repetition, ipclab runs the cell once through its runner API
+(fresh worker interpreters, like ``ipclab run``), then the floor (benchmarks/floors.py, a fresh process)
+does the same work with the same count, warm-up, payload and CPUs; the ratio of that adjacent pair is one
+sample, so slow drifts of the machine cancel. Printed: medians of each side and min/median/max of the ratios,
+against the targets of issue 6:
+    ping-pong p50     ipclab / floor <= 1.10 on every transport
+    stream MB/s 64K   ipclab / floor >= 0.90 on pipe, unix, tcp
+    shm stream 1M     ipclab / memcpy bandwidth >= 0.5
+Where iperf3 / sockperf are installed, they run in the same rotation: TCP 64 KiB stream (iperf3), TCP and
+UDP 64 B ping-pong (sockperf), printed as ipclab / reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # this source tree's ipclab, wherever we are run from
+sys.path.insert(0, HERE)
+
+import reference  # noqa: E402
+
+from ipclab.config import KiB, MiB, RunConfig, format_size, parse_size  # noqa: E402
+from ipclab.runner import Runner, auto_count, auto_warmup, choose_placement  # noqa: E402
+from ipclab.transports import TRANSPORTS, get_transport  # noqa: E402
+
+ALL = ("pipe", "unix", "tcp", "udp", "shm", "posix-mq", "zmq-ipc")
+PP_MAX = 1.10
+STREAM_MIN = 0.90
+STREAM_TARGETED = ("pipe", "unix", "tcp")
+MEMCPY_MIN = 0.5
+HEADLINE = {"pingpong": "rtt_p50_us", "stream": "mb_s"}
+
+
+def ipclab_figures(transport: str, pattern: str, size: int, count: int, warmup: int,
+                   pin: str) -> dict[str, float]:
+    """value (headline figure), cpu_us_msg and ctx_msg (both workers) of one ipclab trial via the runner API."""
+    config = RunConfig(transports=(transport,), patterns=(pattern,), sizes=(size,), count=count, warmup=warmup,
+                       pin=pin, trials=1, timeout=60)
+    (cell,) = Runner(config).run()["cells"]
+    if cell["status"] != "ok":
+        raise RuntimeError(f"ipclab {pattern} {transport} {size}: {cell['status']}: {cell['reason']}")
+    s = cell["summary"]
+    return {"value": float(s[HEADLINE[pattern]]), "cpu_us_msg": float(s.get("cpu_us_msg") or 0.0),
+            "ctx_msg": float(s.get("ctx_msg") or 0.0)}
+
+
+def floor_figures(transport: str, pattern: str, size: int, count: int, warmup: int,
+                  cpus: tuple[int, int] | None) -> dict[str, float]:
+    """value, cpu_us_msg and ctx_msg (both processes) of one floor run in a fresh interpreter."""
+    argv = [sys.executable, os.path.join(HERE, "floors.py"), transport, pattern, str(size), "--count", str(count),
+            "--warmup", str(warmup), "--cpus", f"{cpus[0]},{cpus[1]}" if cpus else "none"]
+    out = subprocess.run(argv, capture_output=True, timeout=120, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"floor {pattern} {transport} {size}: {out.stderr.strip()[-300:]}")
+    got = json.loads(out.stdout)
+    return {"value": float(got[HEADLINE[pattern]]), "cpu_us_msg": float(got["cpu_us_msg"]),
+            "ctx_msg": float(got["ctx_msg"])}
+
+
+def placement_cpus(transport: str, pattern: str, pin: str) -> tuple[int, int] | None:
+    """The CPUs ipclab will give (server, client) for this cell: the floor and the tools get the same."""
+    placed, _, _ = choose_placement(pin, get_transport(transport), pattern, ["server", "client"])
+    if placed["server"] is None:
+        return None
+    return placed["server"][0], placed["client"][0]
+
+
+def memcpy_mb_s(size: int = MiB, seconds: float = 0.3) -> float:
+    """Bandwidth of one Python-level memcpy of ``size`` bytes (a memoryview slice assignment), MB/s.
+
+    The same buffers every time (cache-resident, like a ring of a few 1 MiB slots): the fastest copy this
+    machine does, so the shm target is a strict one.
+    """
+    src = memoryview(bytearray(os.urandom(size)))
+    dst = memoryview(bytearray(size))
+    best = 0.0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter_ns()
+        for _ in range(32):
+            dst[:] = src
+        best = max(best, 32 * size * 1e3 / (time.perf_counter_ns() - t0))
+    return best
+
+
+def cells_for(names: list[str], patterns: list[str], sizes: list[int]) -> list[tuple[str, str, int]]:
+    out = []
+    for pattern in patterns:
+        for name in names:
+            cls = get_transport(name)
+            extra = [MiB] if name == "shm" and pattern == "stream" and MiB not in sizes else []
+            for size in [*sizes, *extra]:
+                if cls.not_applicable(pattern, size) is None:
+                    out.append((name, pattern, size))
+    return out
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    return min(values), statistics.median(values), max(values)
+
+
+def verdict(name: str, pattern: str, size: int, med: float) -> str:
+    if pattern == "pingpong":
+        return "ok" if med <= PP_MAX else f"MISS (> {PP_MAX:.2f})"
+    if size == 64 * KiB and name in STREAM_TARGETED:
+        return "ok" if med >= STREAM_MIN else f"MISS (< {STREAM_MIN:.2f})"
+    return "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--transports", "-t", default=None, help=f"comma list (default: those of {','.join(ALL)} "
+                    "that ipclab lists and can run)")
+    ap.add_argument("--sizes", "-s", default="64,4K,64K")
+    ap.add_argument("--patterns", "-p", default="pingpong,stream")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply ipclab's per-cell message count (both sides)")
+    ap.add_argument("--pin", default="auto", help="ipclab --pin mode for both sides (auto, same, cross, none)")
+    ap.add_argument("--quick", action="store_true", help="3 reps, sizes 64 and 64K, shorter reference runs")
+    ap.add_argument("--no-reference", action="store_true", help="skip iperf3/sockperf")
+    ap.add_argument("--json", default=None, help="also write every figure to this file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.reps, args.sizes = min(args.reps, 3), "64,64K"
+    wanted = args.transports.split(",") if args.transports else [n for n in ALL if n in TRANSPORTS]
+    names = [n for n in wanted if n in TRANSPORTS and get_transport(n).unavailable_reason() is None]
+    for n in set(wanted) - set(names):
+        print(f"overhead: skipping {n}: not registered or unavailable in ipclab", file=sys.stderr)
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    cells = cells_for(names, args.patterns.split(","), sizes)
+    tools = reference.available() if not args.no_reference else {}
+    refs = []  # (label, ipclab cell, function)
+    if tools.get("iperf3") and ("tcp", "stream", 64 * KiB) in cells:
+        cpus = placement_cpus("tcp", "stream", args.pin)
+        refs.append(("iperf3 tcp stream 64 KiB", ("tcp", "stream", 64 * KiB),
+                     lambda c=cpus: reference.iperf3_stream(64 * KiB, 64 * MiB, c)["mb_s"]))
+    if tools.get("sockperf") and tools.get("taskset"):
+        secs = 1 if args.quick else 2
+        for proto in ("tcp", "udp"):
+            if (proto, "pingpong", 64) in cells:
+                cpus = placement_cpus(proto, "pingpong", args.pin)
+                refs.append((f"sockperf {proto} pingpong 64 B", (proto, "pingpong", 64),
+                             lambda p=proto, c=cpus: reference.sockperf_pingpong(p, 64, secs, c)["rtt_p50_us"]))
+
+    figures: dict[tuple[str, str, int], dict[str, list[float]]] = {
+        c: {"ipclab": [], "floor": [], "ratio": [], "ipclab_cpu": [], "floor_cpu": []} for c in cells}
+    ref_figs: dict[str, dict[str, list[float]]] = {r[0]: {"ref": [], "ratio": []} for r in refs}
+    memcpy: list[float] = []
+    failures: list[str] = []
+    t_start = time.monotonic()
+    for rep in range(args.reps):
+        memcpy.append(memcpy_mb_s())
+        for cell in cells:
+            name, pattern, size = cell
+            count = max(2, round(auto_count(pattern, size) * args.scale))
+            warmup = auto_warmup(count)
+            try:
+                fa = ipclab_figures(name, pattern, size, count, warmup, args.pin)
+                fb = floor_figures(name, pattern, size, count, warmup, placement_cpus(name, pattern, args.pin))
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                failures.append(f"rep {rep + 1}: {exc}")
+                continue
+            f = figures[cell]
+            f["ipclab"].append(fa["value"])
+            f["floor"].append(fb["value"])
+            f["ratio"].append(fa["value"] / fb["value"])
+            f["ipclab_cpu"].append(fa["cpu_us_msg"])
+            f["floor_cpu"].append(fb["cpu_us_msg"])
+        for label, cell, fn in refs:
+            try:
+                value = fn()
+            except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
+                failures.append(f"rep {rep + 1}: {label}: {exc}")
+                continue
+            if figures[cell]["ipclab"]:
+                ref_figs[label]["ref"].append(value)
+                ref_figs[label]["ratio"].append(figures[cell]["ipclab"][-1] / value)
+        print(f"overhead: rep {rep + 1}/{args.reps} done ({time.monotonic() - t_start:.0f} s)", file=sys.stderr)
+
+    print_report(cells, figures, refs, ref_figs, memcpy, args)
+    for line in failures:
+        print(f"failed: {line}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"cells": [{"transport": n, "pattern": p, "size": s, **figures[(n, p, s)]}
+                                 for n, p, s in cells],
+                       "reference": ref_figs, "memcpy_mb_s": memcpy, "failures": failures,
+                       "argv": sys.argv[1:]}, fh, indent=1)
+    return 0
+
+
+def print_report(cells: list[tuple[str, str, int]], figures: dict, refs: list, ref_figs: dict,
+                 memcpy: list[float], args: argparse.Namespace) -> None:
+    print(f"\nipclab / floor, {args.reps} reps, pin={args.pin}, count x{args.scale:g} "
+          "(ping-pong: p50 RTT us, lower is better; stream: MB/s at the consumer, higher is better)")
+    head = (f"{'transport':<9} {'pattern':<8} {'size':>7} {'ipclab':>10} {'floor':>10}  {'ratio min/med/max':<20} "
+            f"{'target':<13} {'CPU-us/msg ipclab floor':>23}")
+    print(head)
+    print("-" * len(head))
+    for cell in cells:
+        name, pattern, size = cell
+        f = figures[cell]
+        if not f["ratio"]:
+            print(f"{name:<9} {pattern:<8} {format_size(size):>7} {'failed':>10}")
+            continue
+        lo, med, hi = spread(f["ratio"])
+        print(f"{name:<9} {pattern:<8} {format_size(size):>7} {statistics.median(f['ipclab']):>10.2f} "
+              f"{statistics.median(f['floor']):>10.2f}  {lo:.2f} / {med:.2f} / {hi:.2f}     "
+              f"{verdict(name, pattern, size, med):<13} {statistics.median(f['ipclab_cpu']):>15.2f} "
+              f"{statistics.median(f['floor_cpu']):>7.2f}")
+    mc = statistics.median(memcpy)
+    print(f"\nmemcpy (1 MiB memoryview slice assignment, cache-resident): median {mc:,.0f} MB/s "
+          f"(min {min(memcpy):,.0f}, max {max(memcpy):,.0f})")
+    shm = figures.get(("shm", "stream", MiB))
+    if shm and shm["ipclab"]:
+        ratios = [v / mc for v in shm["ipclab"]]
+        lo, med, hi = spread(ratios)
+        ok = "ok" if med >= MEMCPY_MIN else f"MISS (< {MEMCPY_MIN})"
+        print(f"shm stream 1 MiB: ipclab {statistics.median(shm['ipclab']):,.0f} MB/s = "
+              f"{lo:.2f} / {med:.2f} / {hi:.2f} x memcpy   {ok}")
+    if refs:
+        print("\nipclab / reference tool (same cell, same CPUs)")
+        for label, _, _ in refs:
+            r = ref_figs[label]
+            if not r["ratio"]:
+                print(f"{label:<28} failed")
+                continue
+            lo, med, hi = spread(r["ratio"])
+            unit = "MB/s" if "stream" in label else "us p50 RTT"
+            print(f"{label:<28} reference {statistics.median(r['ref']):>9.2f} {unit:<11} ratio "
+                  f"{lo:.2f} / {med:.2f} / {hi:.2f}")
+    else:
+        print("\n(no reference tools: apt-get install iperf3 sockperf)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
