@@ -160,18 +160,29 @@ class DatagramSocketChannel(Channel):
 
     A receive timeout (SO_RCVTIMEO) surfaces as TimeoutError; the lossy patterns use it so that a lost
     datagram never hangs the receiver.
+
+    Empty messages: recv(2) into a 0-byte buffer returns 0 at once on Linux, whether a datagram is queued or not
+    (and consumes nothing), so an empty message is received into a 1-byte scratch buffer with MSG_TRUNC, which
+    waits for a datagram and returns its real length: a non-empty datagram where an empty one was due is an error.
     """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.send = sock.send  # type: ignore[method-assign]
         readinto = sock.recv_into
+        scratch = bytearray(1)
+        trunc = socket.MSG_TRUNC
 
         def recv_into(buf: memoryview) -> int:
             try:
-                return readinto(buf)
-            except BlockingIOError:
+                if len(buf):
+                    return readinto(buf)
+                n = readinto(scratch, 1, trunc)
+            except BlockingIOError:  # SO_RCVTIMEO expired (set_timeout)
                 raise TimeoutError("no datagram before the receive timeout") from None
+            if n:
+                raise ValueError(f"a {n}-byte datagram arrived where an empty message was due")
+            return 0
 
         self.recv_into = recv_into  # type: ignore[method-assign]
         self.raw_io: HotIO = (sock.send, recv_into, _whole, _whole)  # send returns the datagram's size

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import format_size
 from .base import Channel, Transport
-from .channels import DatagramSocketChannel, _whole
+from .channels import DatagramSocketChannel
 
 PROBE_CEILING = 1 << 26  # 64 MiB: no default send buffer is anywhere near this
 
@@ -118,33 +118,4 @@ class UnixDgramTransport(Transport):
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
         fd = address["server_fd"] if role == "server" else address["client_fds"][index]
-        return UnixDgramChannel(socket.socket(fileno=fd))
-
-
-class UnixDgramChannel(DatagramSocketChannel):
-    """A DatagramSocketChannel whose empty messages really wait for a datagram.
-
-    recv(2) with a 0-byte buffer returns 0 at once on Linux, whether a datagram is queued or not (and consumes
-    nothing), so an empty message is received into a 1-byte scratch buffer instead; MSG_TRUNC makes the call
-    return the datagram's real length, so a non-empty datagram where an empty one was due is an error.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(sock)
-        readinto = sock.recv_into
-        scratch = bytearray(1)
-        trunc = socket.MSG_TRUNC
-
-        def recv_into(buf: memoryview) -> int:
-            try:
-                if len(buf):
-                    return readinto(buf)
-                n = readinto(scratch, 1, trunc)
-            except BlockingIOError:  # SO_RCVTIMEO expired (set_timeout)
-                raise TimeoutError("no datagram before the receive timeout") from None
-            if n:
-                raise ValueError(f"a {n}-byte datagram arrived where an empty message was due")
-            return 0
-
-        self.recv_into = recv_into  # type: ignore[method-assign]
-        self.raw_io = (sock.send, recv_into, _whole, _whole)  # send returns the datagram's size
+        return DatagramSocketChannel(socket.socket(fileno=fd))
