@@ -47,17 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "--trials 3\n  ipclab run --experiment experiments/latency-vs-size.toml")
     run.add_argument("--transport", "-t", metavar="LIST", help="comma-separated transports, or 'all' "
                      "(default: every available one; see 'ipclab list')")
-    run.add_argument("--pattern", "-p", metavar="LIST", help="pingpong,stream (default: both)")
+    run.add_argument("--pattern", "-p", metavar="LIST", help="pingpong, stream, reqrep, fanin, connect (default: pingpong,stream)")
     run.add_argument("--size", "-s", metavar="LIST", help="message sizes: bytes or K/M suffixes (KiB/MiB), "
                      "0 = empty message (default: 64,4K,64K)")
     run.add_argument("--count", "-n", metavar="N", help="messages (round trips) per trial (default: per size, "
-                     "~64 MiB of traffic, 200..20000)")
+                     "~64 MiB of traffic: 200..5000 round trips, 200..100000 stream messages)")
     run.add_argument("--duration", "-d", metavar="SECONDS", help="run each trial for this long instead of a count")
     run.add_argument("--warmup", metavar="N", help="messages discarded before measuring (default: count/10, <=100)")
     run.add_argument("--trials", "-k", metavar="K", help="trials per cell, each in fresh processes (default: 1)")
     run.add_argument("--seed", metavar="N", help="payload seed (default: 1)")
     run.add_argument("--pin", metavar="MODE", help="CPU placement: auto, none, same, cross, or CPUs 'S,C' "
-                     "(default: auto = same CPU for ping-pong, one CPU each for streams and busy-pollers)")
+                     "(default: auto = both workers on one CPU, one CPU each for busy-pollers)")
     run.add_argument("--timeout", metavar="SECONDS", help="per-trial limit before workers are killed (default: 60)")
     run.add_argument("--clients", metavar="N", help="producers for fan-in patterns (default: 1)")
     run.add_argument("--verify", action="store_true", help="check every byte of every message")

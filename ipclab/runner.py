@@ -36,18 +36,22 @@ SPREAD_WARN = 0.10
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # blocked while OS objects are created or removed
 HEADLINE = {"pingpong": "rtt_p50_us", "stream": "mb_s", "reqrep": "ttlb_p50_us", "fanin": "mb_s",
             "connect": "conn_p50_us"}
-ROUND_TRIPS = ("pingpong", "reqrep", "connect")  # one exchange at a time: blocking wake-ups, same CPU
+ROUND_TRIPS = ("pingpong", "reqrep", "connect")  # one exchange at a time: fewer messages per trial
 _BLOBS = ("samples", "latency")  # raw sample arrays: summarised into quantiles, not stored per trial
 
 ProgressFn = Callable[..., None]
 
 
 def auto_count(pattern: str, size: int) -> int:
-    """Messages per trial when --count/--duration are not given: ~64 MiB of traffic, 200..20000 messages."""
+    """Messages per trial when --count/--duration are not given: ~64 MiB of traffic.
+
+    Round trips: 200..5000 (each is a full wake-up cycle). Streams: 200..100000, so that a small-message stream
+    lasts ~0.1-0.5 s rather than a few scheduler ticks.
+    """
     budget = 64 * MiB // max(size, 1)
     if pattern in ROUND_TRIPS:
         return max(200, min(5000, budget))
-    return max(200, min(20000, budget))
+    return max(200, min(100000, budget))
 
 
 def auto_warmup(count: int) -> int:
@@ -58,15 +62,17 @@ def choose_placement(pin: str, transport: type[Transport], pattern: str,
                      keys: list[str]) -> tuple[dict[str, list[int] | None], str, list[str]]:
     """CPUs per worker, a description for table headers, and warnings.
 
-    auto: blocking ping-pong shares one CPU (stable, 6-25 us wake-ups instead of 80-130 us cross-CPU ones on a
-    VM, and no flipping between the two from run to run); streams and busy-pollers get one CPU per side
-    (two spinners on one CPU would cost a whole timeslice per message).
+    auto: workers of a blocking transport share one CPU, whatever the pattern. A wake-up that crosses vCPUs
+    costs 60-180 us of CPU on a VM against 6-25 us on one CPU, and an unpinned run flips between the two from
+    run to run; measured here, one CPU was faster, cheaper per message and steadier for streams too (pipe 64 KiB:
+    3951 vs 319 MB/s; benchmarks/placement.py). Busy-polling transports get one CPU per side: two pollers on one
+    CPU would cost a whole timeslice per message. ``--pin cross`` shows what parallel sides buy.
     """
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     warnings: list[str] = []
     mode = pin
     if pin == "auto":
-        mode = "cross" if (transport.spins or pattern not in ROUND_TRIPS) else "same"
+        mode = "cross" if transport.spins else "same"
     if mode == "cross" and len(cpus) < 2:
         warnings.append(f"only {len(cpus)} CPU available: cross-CPU placement impossible, both workers share it")
         mode = "same"
