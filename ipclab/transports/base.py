@@ -79,6 +79,7 @@ class Transport(ABC):
         self.spec = spec
         self._parent_fds: list[int] = []
         self._fds: dict[str, tuple[int, ...]] = {}
+        self._paths: list[str] = []  # files in the private dir (sockets, FIFOs) that teardown removes
 
     # -- declared properties -------------------------------------------------------------------------
     @classmethod
@@ -151,9 +152,20 @@ class Transport(ABC):
             except OSError:
                 pass
 
+    def own_path(self, path: str) -> str:
+        """Record a file setup is about to create (socket, FIFO): teardown removes it, whatever was made."""
+        self._paths.append(path)
+        return path
+
     def teardown(self) -> None:
         """Remove everything setup created. Always called, possibly twice, possibly after a failed setup."""
         self.close_parent_fds()
+        paths, self._paths = self._paths, []
+        for path in paths:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     # -- child side ----------------------------------------------------------------------------------
     @classmethod

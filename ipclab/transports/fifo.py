@@ -46,23 +46,13 @@ class FifoTransport(Transport):
     def setup(self) -> dict[str, Any]:
         tag = secrets.token_hex(4)
         names = ["c2s"] if self.spec.pattern in ONE_WAY_PATTERNS else ["c2s", "s2c"]
-        self.paths = []
         address: dict[str, Any] = {}
         for name in names:
-            path = os.path.join(self.workdir, f"ipclab-{tag}.{name}.fifo")
-            self.paths.append(path)  # listed before it exists: teardown removes whatever was made
+            path = self.own_path(os.path.join(self.workdir, f"ipclab-{tag}.{name}.fifo"))
             os.mkfifo(path, 0o600)
             os.chmod(path, 0o600)  # mkfifo's mode passes through the umask; say it exactly
             address[name] = path
         return address
-
-    def teardown(self) -> None:
-        super().teardown()
-        for path in getattr(self, "paths", ()):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:

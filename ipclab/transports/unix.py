@@ -25,7 +25,7 @@ class UnixTransport(Transport):
     dials = True  # the connect pattern can open a new connection per iteration
 
     def setup(self) -> dict[str, Any]:
-        self.path = os.path.join(self.workdir, f"ipclab-{secrets.token_hex(4)}.sock")
+        self.path = self.own_path(os.path.join(self.workdir, f"ipclab-{secrets.token_hex(4)}.sock"))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
             listener.bind(self.path)
             os.chmod(self.path, 0o600)
@@ -35,15 +35,6 @@ class UnixTransport(Transport):
         self._fds = {"server": (fd,)}
         mode = "listener" if self.spec.pattern == "connect" else "connected"
         return {"path": self.path, "listen_fd": fd, "clients": self.spec.clients, "mode": mode}
-
-    def teardown(self) -> None:
-        super().teardown()
-        path = getattr(self, "path", None)
-        if path:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:

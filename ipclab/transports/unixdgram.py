@@ -74,17 +74,16 @@ class UnixDgramTransport(Transport):
 
     def setup(self) -> dict[str, Any]:
         tag = secrets.token_hex(4)
-        self.paths: list[str] = []
         self._socks: list[socket.socket] = []  # the parent's copies, closed once the workers hold theirs
-        server = self._bound(os.path.join(self.workdir, f"ipclab-{tag}.srv.dsock"))
-        server_path = self.paths[-1]
+        server_path = os.path.join(self.workdir, f"ipclab-{tag}.srv.dsock")
+        server = self._bound(server_path)
         clients = []
         for i in range(self.spec.clients):
             client = self._bound(os.path.join(self.workdir, f"ipclab-{tag}.c{i}.dsock"))
             client.connect(server_path)
             clients.append(client)
         if len(clients) == 1:
-            server.connect(self.paths[-1])
+            server.connect(self._paths[-1])
         self._fds = {"server": (server.fileno(),)}
         for i, client in enumerate(clients):
             self._fds[f"client{i}"] = (client.fileno(),)
@@ -93,8 +92,7 @@ class UnixDgramTransport(Transport):
     def _bound(self, path: str) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socks.append(sock)
-        self.paths.append(path)  # listed before it exists: teardown removes whatever was made
-        sock.bind(path)
+        sock.bind(self.own_path(path))
         os.chmod(path, 0o600)  # the directory is 0700 already; the file says so too
         return sock
 
@@ -106,14 +104,6 @@ class UnixDgramTransport(Transport):
 
     def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:
         return self._fds["server"] if role == "server" else self._fds[f"client{index}"]
-
-    def teardown(self) -> None:
-        super().teardown()
-        for path in getattr(self, "paths", ()):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:

@@ -107,22 +107,12 @@ class ZmqIpcTransport(_ZmqTransport):
         path = os.path.join(self.workdir, f"ipclab-{secrets.token_hex(4)}.zsock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.path = path  # set before bind: teardown removes whatever was made
-            sock.bind(path)
+            sock.bind(self.own_path(path))
             os.chmod(path, 0o600)
         except BaseException:
             sock.close()
             raise
         return sock, f"ipc://{path}"
-
-    def teardown(self) -> None:
-        super().teardown()
-        path = getattr(self, "path", None)
-        if path:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
 
 
 class ZmqTcpTransport(_ZmqTransport):
