@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "--trials 3\n  ipclab run --experiment experiments/latency-vs-size.toml")
     run.add_argument("--transport", "-t", metavar="LIST", help="comma-separated transports, or 'all' "
                      "(default: every available one; see 'ipclab list')")
-    run.add_argument("--pattern", "-p", metavar="LIST", help="pingpong, stream, reqrep, fanin, connect (default: pingpong,stream)")
+    run.add_argument("--pattern", "-p", metavar="LIST",
+                     help="pingpong, stream, reqrep, fanin, connect (default: pingpong,stream)")
     run.add_argument("--size", "-s", metavar="LIST", help="message sizes: bytes or K/M suffixes (KiB/MiB), "
                      "0 = empty message (default: 64,4K,64K)")
     run.add_argument("--count", "-n", metavar="N", help="messages (round trips) per trial (default: per size, "
