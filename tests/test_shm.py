@@ -185,6 +185,79 @@ def test_closing_one_side_wakes_the_other(cls: type[RingTransport]) -> None:
         assert not thread.is_alive() and not errors, errors
 
 
+@pytest.mark.parametrize("cls", [ShmTransport, ShmSpinTransport])
+def test_last_message_then_close_gives_the_message_then_eof(cls: type[RingTransport]) -> None:
+    """The producer's last wake-up and its close can reach a sleeping consumer as one eventfd count: the
+    consumer must still see the message, then EOF (not sleep forever on a count already consumed)."""
+    for i in range(20):
+        with ring_pair(cls, 4096) as (client, server):
+            outcome: list = []
+
+            def consume(server=server, outcome=outcome) -> None:
+                buf = memoryview(bytearray(8))
+                outcome.append(server.recv_into(buf))
+                try:
+                    server.recv_into(buf)
+                except EOFError:
+                    outcome.append("eof")
+
+            thread, errors = _in_thread(consume)
+            time.sleep(0.002 * (i % 3))  # sometimes the consumer sleeps first, sometimes not
+            client.send(memoryview(b"12345678"))
+            client.close()
+            thread.join(5)
+            assert not thread.is_alive() and not errors, (i, errors)
+            assert outcome == [8, "eof"], i
+
+
+def test_rings_are_sized_to_the_messages(tmp_path) -> None:
+    """A few messages per ring (fewer wake-ups per message), within [DEFAULT, max_ring_bytes]; a one-way
+    pattern gets a token back ring; an explicit ring_bytes wins."""
+    def caps(cls: type[RingTransport], pattern: str, size: int) -> list[int]:
+        transport = cls(str(tmp_path), CellSpec(pattern=pattern, size=size))
+        try:
+            address = transport.setup()
+            assert address["segment_bytes"] == os.fstat(address["fd"]).st_size
+            return [r["ring_bytes"] for r in address["rings"]]
+        finally:
+            transport.teardown()
+
+    mib = 1024 * 1024
+    assert caps(ShmTransport, "pingpong", 64) == [ring.DEFAULT_RING_BYTES] * 2
+    assert caps(ShmTransport, "pingpong", mib) == [4 * mib] * 2
+    assert caps(MmapTransport, "stream", mib) == [4 * mib, 4096]
+    assert caps(ShmSpinTransport, "stream", mib + 1) == [8 * mib, 4096]
+    assert ring.ring_bytes_for(1 << 30) == ring.MAX_RING_BYTES
+    fixed = type("Fixed", (ShmTransport,), {"ring_bytes": 128})
+    assert caps(fixed, "stream", mib) == [128, 128]
+    with ring_pair(ShmTransport, 4096, pattern="stream") as (client, server):  # ring 1 unused but usable
+        server.send(memoryview(b"back"))
+        assert client.recv_into(memoryview(bytearray(4))) == 4
+
+
+def test_fast_and_slow_paths_agree_across_many_laps() -> None:
+    """Sizes chosen so that records land at every 8-byte position of a 1 KiB ring and wrap often: the
+    fast path (no wrap) and the slow one (wrap, ring full) must hand over the same bytes, in order."""
+    rng = random.Random(11)
+    sizes = [rng.choice([0, 1, 5, 8, 24, 57, 64, 100, 333, 500]) for _ in range(3000)]
+    messages = [rng.randbytes(n) for n in sizes]
+    with ring_pair(ShmTransport, 1024) as (client, server):
+        got: list[bytes] = []
+
+        def consume() -> None:
+            buf = memoryview(bytearray(600))
+            for _ in messages:
+                n = server.recv_into(buf)
+                got.append(bytes(buf[:n]))
+
+        thread, errors = _in_thread(consume)
+        for msg in messages:
+            client.send(memoryview(msg))
+        thread.join(30)
+        assert not thread.is_alive() and not errors, errors
+    assert got == messages
+
+
 @pytest.mark.parametrize("cls", RING_CLASSES)
 def test_segment_name_mode_tracking_and_idempotent_teardown(cls: type[RingTransport], tmp_path) -> None:
     transport = cls(str(tmp_path), CellSpec(pattern="pingpong", size=64))
@@ -241,7 +314,9 @@ def _run(transports: tuple[str, ...], patterns: tuple[str, ...], sizes: tuple[in
     return Runner(config).run()
 
 
-def test_messages_larger_than_the_default_ring_through_the_runner() -> None:
+def test_messages_larger_than_the_ring_through_the_runner(monkeypatch) -> None:
+    # Rings are sized to the messages; capping them at the smallest ring forces chunks again.
+    monkeypatch.setattr(RingTransport, "max_ring_bytes", ring.DEFAULT_RING_BYTES)
     size = 3 * ring.DEFAULT_RING_BYTES + 13  # chunks of the ring plus a tail, not a multiple of 8
     result = _run(("shm", "shm-spin", "mmap"), ("pingpong", "stream"), (size,), count=6, verify=True)
     for cell in result["cells"]:

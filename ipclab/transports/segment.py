@@ -8,20 +8,33 @@ server -> client; a stream uses only ring 0. The ring itself and its memory-orde
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import secrets
 from typing import Any, ClassVar
 
 from .base import Channel, Transport
-from .ring import DEFAULT_RING_BYTES, HEADER_BYTES, RingEnd, check_capacity, ring_unavailable_reason, segment_bytes
+from .ring import (
+    DEFAULT_RING_BYTES,
+    HEADER_BYTES,
+    MAX_RING_BYTES,
+    RingEnd,
+    check_capacity,
+    ring_bytes_for,
+    ring_unavailable_reason,
+    segment_bytes,
+)
+
+ONE_WAY_PATTERNS = ("stream", "fanin")  # client -> server only: ring 1 carries nothing
+BACK_RING_BYTES = 4096  # ring 1 of a one-way pattern: never used, kept so that both ends look alike
 
 
 class RingChannel(Channel):
     """A worker's endpoint: the shared mapping, the end it writes and/or the end it reads."""
 
     def __init__(self, address: dict[str, Any], role: str) -> None:
-        size, cap = address["segment_bytes"], address["ring_bytes"]
+        size = address["segment_bytes"]
         fd = address["fd"]
         try:
             # MAP_POPULATE: fault every page in now, not inside the measured loop on the first lap of the ring.
@@ -32,7 +45,7 @@ class RingChannel(Channel):
         self._efds = [e for ring in address["rings"] for e in (ring["data_efd"], ring["space_efd"])
                       if e is not None]
         self._view = memoryview(self._mem)
-        to_server, to_client = (RingEnd(self._view, r["offset"], cap, r["data_efd"], r["space_efd"])
+        to_server, to_client = (RingEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"])
                                 for r in address["rings"])
         self._tx, self._rx = (to_server, to_client) if role == "client" else (to_client, to_server)
         self.send = self._tx.sender()  # type: ignore[method-assign]
@@ -78,27 +91,33 @@ class RingTransport(Transport):
     boundaries = True  # length-prefixed records
     empty_ok = True  # an empty message is an 8-byte record holding length 0
     max_message = None  # larger than the ring: carried in chunks
-    ring_bytes: ClassVar[int] = DEFAULT_RING_BYTES
+    # None: each ring is sized in setup() to the cell's messages (ring.ring_bytes_for: RING_MESSAGES of them,
+    # DEFAULT_RING_BYTES..max_ring_bytes); a power of two fixes it (the tests' small rings).
+    ring_bytes: ClassVar[int | None] = None
+    max_ring_bytes: ClassVar[int] = MAX_RING_BYTES
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return ring_unavailable_reason(blocking=not cls.spins)
 
     def setup(self) -> dict[str, Any]:
-        cap = self.ring_bytes
+        cap = self.ring_bytes or ring_bytes_for(self.spec.size, DEFAULT_RING_BYTES, self.max_ring_bytes)
         check_capacity(cap)
-        size = segment_bytes(cap)
+        caps = [cap, BACK_RING_BYTES if self.spec.pattern in ONE_WAY_PATTERNS and not self.ring_bytes else cap]
+        size = segment_bytes(caps)
         fd = self._create_segment(size)
         self._parent_fds.append(fd)
         rings = []
-        for i in range(2):
+        offset = 0
+        for ring_cap in caps:
             data_efd = space_efd = None
             if not self.spins:
                 data_efd = os.eventfd(0)
                 self._parent_fds.append(data_efd)
                 space_efd = os.eventfd(0)
                 self._parent_fds.append(space_efd)
-            rings.append({"offset": i * (HEADER_BYTES + cap), "data_efd": data_efd, "space_efd": space_efd})
+            rings.append({"offset": offset, "ring_bytes": ring_cap, "data_efd": data_efd, "space_efd": space_efd})
+            offset += HEADER_BYTES + ring_cap
         fds = tuple(self._parent_fds)
         self._fds = {"server": fds, "client": fds}
         return {"fd": fd, "segment_bytes": size, "ring_bytes": cap, "rings": rings, "spin": self.spins}
@@ -126,8 +145,10 @@ def create_file(path: str, size: int) -> int:
         os.ftruncate(fd, size)
         try:
             os.posix_fallocate(fd, 0, size)  # reserve the pages now: a full tmpfs is an error here, not SIGBUS
-        except OSError:
-            pass
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise
+            # EOPNOTSUPP and the like: a filesystem without fallocate; the pages come on first touch
     except BaseException:
         os.close(fd)
         os.unlink(path)
