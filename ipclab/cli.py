@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", "-k", metavar="K", help="trials per cell, each in fresh processes (default: 1)")
     run.add_argument("--seed", metavar="N", help="payload seed (default: 1)")
     run.add_argument("--pin", metavar="MODE", help="CPU placement: auto, none, same, cross, or CPUs 'S,C' "
-                     "(default: auto = both workers on one CPU, one CPU each for busy-pollers)")
+                     "(default: auto = both workers on one CPU; one CPU each for busy-pollers and UDP streams)")
     run.add_argument("--timeout", metavar="SECONDS", help="per-trial limit before workers are killed (default: 60)")
     run.add_argument("--clients", metavar="N", help="producers for fan-in patterns (default: 1)")
     run.add_argument("--verify", action="store_true", help="check every byte of every message")
