@@ -240,7 +240,8 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     if received >= 2 and elapsed > 0:
         # First to last message: received-1 messages arrived in the interval.
         out["msg_s"] = (received - 1) * 1e9 / elapsed
-        out["mb_s"] = out["msg_s"] * ctx.size / 1e6
+        # Empty messages move messages, not bytes: MB/s is undefined there (shown as "-"), msg/s is the figure.
+        out["mb_s"] = out["msg_s"] * ctx.size / 1e6 if ctx.size else None
     else:
         out["msg_s"] = out["mb_s"] = None
     latency = sorted(decode_samples(consumer["latency"]))
