@@ -138,8 +138,8 @@ def _valid(kind: Any, ident: Any) -> bool:
     """Only records naming one of our objects count; anything else in a record file is ignored."""
     if kind in ("shm", "sem", "posix-mq"):
         return isinstance(ident, str) and bool(_NAME_RE.match(_short(ident)))
-    if kind == "sysv-mq":
-        return isinstance(ident, int) and not isinstance(ident, bool)
+    if kind == "sysv-mq":  # only keys with ipclab's prefix (transports/sysvmq.py: 0x1bc00000..0x1bcfffff)
+        return isinstance(ident, int) and not isinstance(ident, bool) and ident >> 20 == 0x1BC
     if kind == "path":
         return isinstance(ident, str) and os.path.isabs(ident) and PREFIX in os.path.basename(ident)
     return False
@@ -183,14 +183,22 @@ def plan(tmp: str | None = None) -> Plan:
     mq = _listing(MQUEUE_DIR)
     result = Plan()
     claimed: set[tuple[str, str]] = set()
-    for path in run_dirs(tmp):
-        recs = records(path)
-        if is_live(path):
-            result.live.append(path)
-            claimed.update(_entry(k, i) for k, i in recs)
-            continue
-        for kind, ident in recs:
-            result.add(kind, ident)
+    stale_dirs: list[str] = []
+    # Live runs claim their objects wherever their private directory is: a run started with another TMPDIR
+    # must not lose its queue to a sweep of the prefix. Stale directories are removed under ``tmp`` only.
+    here = os.path.realpath(tmp or tempfile.gettempdir())
+    roots = dict.fromkeys(os.path.realpath(r) for r in (here, "/tmp", "/var/tmp", os.environ.get("TMPDIR") or here))
+    for root in roots:
+        for path in run_dirs(root):
+            if is_live(path):
+                result.live.append(path)
+                claimed.update(_entry(k, i) for k, i in records(path))
+            elif root == here:
+                stale_dirs.append(path)
+    for path in stale_dirs:
+        for kind, ident in records(path):
+            if _entry(kind, ident) not in claimed:  # a stale record never outranks a live run's claim
+                result.add(kind, ident)
         result.dirs.append(path)
     stale = {_entry(k, i) for k, i in result.objects}
     for kind, names in (("shm", shm), ("posix-mq", mq)):

@@ -30,8 +30,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _run_dir(pid: int, objects: list[dict]) -> str:
-    d = tempfile.mkdtemp(prefix="ipclab-")
+def _run_dir(pid: int, objects: list[dict], root: str | None = None) -> str:
+    d = tempfile.mkdtemp(prefix="ipclab-", dir=root)
     with open(os.path.join(d, "run.json"), "w", encoding="utf-8") as f:
         json.dump({"pid": pid, "started": "2024-01-01T00:00:00+00:00"}, f)
     with open(os.path.join(d, "objects.jsonl"), "w", encoding="utf-8") as f:
@@ -99,7 +99,7 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
     keep_dir = str(tmp_path / f"ipclab-dir-{tag}")  # a record names a directory: never removed
     created: list[str] = []
     dirs: list[str] = []
-    sysv_key = None
+    sysv_key = foreign_key = None
     try:
         for path in (shm_path, orphan, foreign, live_shm, precious):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -107,15 +107,20 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
         posix_ipc.Semaphore(sem_name, posix_ipc.O_CREX, mode=0o600).close()
         posix_ipc.MessageQueue(mq_name, posix_ipc.O_CREX, mode=0o600, max_messages=1,
                                max_message_size=64).close()
-        queue = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600)
+        from ipclab.transports.sysvmq import KEY_BITS, KEY_PREFIX
+
+        queue = sysv_ipc.MessageQueue(KEY_PREFIX | secrets.randbits(KEY_BITS), sysv_ipc.IPC_CREX, mode=0o600)
         sysv_key = queue.key
+        foreign_queue = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600)  # recorded, but not an ipclab key
+        foreign_key = foreign_queue.key
         os.mkfifo(fifo, 0o600)
         with socket.socket(socket.AF_UNIX) as s:
             s.bind(sock_path)
         os.mkdir(keep_dir)
         stale = _run_dir(_dead_pid(), [
             {"kind": "shm", "id": shm_path}, {"kind": "sem", "id": sem_name}, {"kind": "posix-mq", "id": mq_name},
-            {"kind": "sysv-mq", "id": sysv_key}, {"kind": "path", "id": fifo}, {"kind": "path", "id": sock_path},
+            {"kind": "sysv-mq", "id": sysv_key}, {"kind": "sysv-mq", "id": foreign_key},
+            {"kind": "path", "id": fifo}, {"kind": "path", "id": sock_path},
             {"kind": "path", "id": precious}, {"kind": "path", "id": keep_dir},
         ])
         live = _run_dir(os.getpid(), [{"kind": "shm", "id": live_shm}])
@@ -126,7 +131,7 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
         for text in (shm_path, orphan, f"/dev/shm/sem.ipclab-sem-{tag}", mq_name, f"key {sysv_key}", fifo,
                      sock_path, stale):
             assert text in listed, (text, dry.stdout)
-        for text in (foreign, live_shm, precious, live, keep_dir):
+        for text in (foreign, live_shm, precious, live, keep_dir, f"key {foreign_key}"):
             assert text not in listed
         assert live in dry.stdout.splitlines()[-1]  # "left alone: N live run(s): ..."
         assert all(os.path.exists(p) for p in (shm_path, orphan, fifo, sock_path, stale))
@@ -138,6 +143,7 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
             assert not os.path.lexists(path), path
         assert not _posix_mq_exists(mq_name)
         assert not _sysv_exists(sysv_key)
+        assert _sysv_exists(foreign_key), "a recorded key without ipclab's prefix must survive"
         for path in (foreign, live_shm, precious, keep_dir, live, os.path.join(live, "run.json")):
             assert os.path.exists(path), f"{path} must survive"
     finally:
@@ -148,8 +154,26 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
             shutil.rmtree(d, ignore_errors=True)
         if _posix_mq_exists(mq_name):
             posix_ipc.unlink_message_queue(mq_name)
-        if sysv_key is not None and _sysv_exists(sysv_key):
-            sysv_ipc.MessageQueue(sysv_key).remove()
+        for key in (sysv_key, foreign_key):
+            if key is not None and _sysv_exists(key):
+                sysv_ipc.MessageQueue(key).remove()
+
+
+def test_a_live_run_under_another_temp_root_keeps_its_objects(cli) -> None:
+    """The prefix sweep must not take a segment from a live run whose private dir is not under our TMPDIR."""
+    tag = secrets.token_hex(4)
+    segment = f"/dev/shm/ipclab-elsewhere-{tag}"
+    os.close(os.open(segment, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    live = _run_dir(os.getpid(), [{"kind": "shm", "id": segment}], root="/tmp")
+    try:
+        assert not live.startswith(tempfile.gettempdir())  # the session TMPDIR is elsewhere
+        proc = cli("clean", check=True)
+        assert segment not in proc.stdout
+        assert os.path.exists(segment) and os.path.isdir(live)
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        if os.path.exists(segment):
+            os.unlink(segment)
 
 
 def test_liveness_rules(tmp_path) -> None:
