@@ -80,6 +80,7 @@ class Transport(ABC):
         self._parent_fds: list[int] = []
         self._fds: dict[str, tuple[int, ...]] = {}
         self._paths: list[str] = []  # files in the private dir (sockets, FIFOs) that teardown removes
+        self._socks: list[Any] = []  # the parent's socket objects, closed once the workers hold their copies
 
     # -- declared properties -------------------------------------------------------------------------
     @classmethod
@@ -143,8 +144,17 @@ class Transport(ABC):
         """File descriptors the worker of ``role`` must inherit (pipes, listening sockets)."""
         return self._fds.get(role, ())
 
+    def own_socket(self, sock: Any) -> Any:
+        """Keep a socket object the workers inherit; close_parent_fds closes it. The object, not its fd number:
+        a bare number closed after a failed setup could by then name another file."""
+        self._socks.append(sock)
+        return sock
+
     def close_parent_fds(self) -> None:
         """Close the parent's copies once the workers hold theirs, so EOF reaches a survivor."""
+        socks, self._socks = self._socks, []
+        for sock in socks:
+            sock.close()
         fds, self._parent_fds = self._parent_fds, []
         for fd in fds:
             try:

@@ -27,13 +27,11 @@ class UdpTransport(Transport):
         return f"a UDP datagram carries at most {UDP_MAX} bytes (IPv4 limit); {size} is larger"
 
     def setup(self) -> dict[str, Any]:
-        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._parent_fds.append(server.fileno())
+        server = self.own_socket(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
         server.bind((HOST, 0))
         clients = []
         for _ in range(self.spec.clients):
-            client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._parent_fds.append(client.fileno())
+            client = self.own_socket(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
             client.bind((HOST, 0))
             client.connect(server.getsockname())
             clients.append(client)
@@ -43,10 +41,7 @@ class UdpTransport(Transport):
         self._fds = {"server": (server.fileno(),)}
         for i, client in enumerate(clients):
             self._fds[f"client{i}"] = (client.fileno(),)
-        address = {"server_fd": server.fileno(), "client_fds": [c.fileno() for c in clients]}
-        for sock in (server, *clients):
-            sock.detach()  # the fds are closed by close_parent_fds
-        return address
+        return {"server_fd": server.fileno(), "client_fds": [c.fileno() for c in clients]}
 
     def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:
         return self._fds["server"] if role == "server" else self._fds[f"client{index}"]

@@ -74,7 +74,6 @@ class UnixDgramTransport(Transport):
 
     def setup(self) -> dict[str, Any]:
         tag = secrets.token_hex(4)
-        self._socks: list[socket.socket] = []  # the parent's copies, closed once the workers hold theirs
         server_path = os.path.join(self.workdir, f"ipclab-{tag}.srv.dsock")
         server = self._bound(server_path)
         clients = []
@@ -90,17 +89,10 @@ class UnixDgramTransport(Transport):
         return {"server_fd": server.fileno(), "client_fds": [c.fileno() for c in clients]}
 
     def _bound(self, path: str) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socks.append(sock)
+        sock = self.own_socket(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
         sock.bind(self.own_path(path))
         os.chmod(path, 0o600)  # the directory is 0700 already; the file says so too
         return sock
-
-    def close_parent_fds(self) -> None:
-        super().close_parent_fds()
-        socks, self._socks = getattr(self, "_socks", []), []
-        for sock in socks:
-            sock.close()
 
     def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:
         return self._fds["server"] if role == "server" else self._fds[f"client{index}"]
