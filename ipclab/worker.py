@@ -1,4 +1,4 @@
-"""Worker entry point: ``python -m ipclab.worker CONTROL_FD``.
+"""Worker entry point: ``python -m ipclab.worker CONTROL_FD [RUNNER_PID]``.
 
 Protocol on the control socket (never on the measured channel):
     runner -> CONFIG   worker connects its endpoint, prepares buffers -> READY
@@ -20,7 +20,7 @@ import traceback
 from typing import Any
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(runner_pid: int | None) -> None:
     try:
         import ctypes
 
@@ -29,7 +29,9 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return
-    if os.getppid() == 1:  # the runner died before prctl took effect
+    # The runner died before prctl took effect: we were re-parented. Compare with the runner's pid rather than
+    # with 1, which is the runner itself in a container started without an init.
+    if runner_pid is not None and os.getppid() != runner_pid:
         os._exit(1)
 
 
@@ -93,7 +95,7 @@ def serve(ctrl: socket.socket) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    _die_with_parent()
+    _die_with_parent(int(args[1]) if len(args) > 1 else None)
     # The runner owns Ctrl-C: it stops the workers itself and cleans up in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctrl = socket.socket(fileno=int(args[0]))

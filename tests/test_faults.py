@@ -291,3 +291,23 @@ def test_soak(request) -> None:
                            "--seconds", "600"], capture_output=True, text=True, timeout=880)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "IPC objects left after clean: 0" in proc.stdout and "problems: 0" in proc.stdout
+
+
+def test_runner_as_pid_1(tmp_path) -> None:
+    """In a container without an init the runner is PID 1: its workers must not take that for a dead parent."""
+    import shutil as _shutil
+
+    unshare = _shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare not installed")
+    probe = subprocess.run([unshare, "-p", "-f", "--mount-proc", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"no PID namespaces here: {probe.stderr.decode(errors='replace').strip()}")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = tmp_path / "r.json"
+    proc = subprocess.run([unshare, "-p", "-f", "--mount-proc", sys.executable, "-m", "ipclab", "run", "-t", "pipe",
+                           "-p", "pingpong", "-s", "64", "-n", "50", "-q", "-o", str(out)],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    (cell,) = json.loads(out.read_text())["cells"]
+    assert cell["status"] == "ok" and cell["trials"][0]["metrics"]["round_trips"] == 50
