@@ -132,7 +132,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = build_config(args)
     path = config.output
     if path is None:
-        os.makedirs("results", exist_ok=True)
+        try:
+            os.makedirs("results", exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--output: cannot create the default directory results/ ({exc.strerror}); "
+                              "pass --output PATH") from None
         path = results.default_path("results")
     to_stdout = path == "-"
 

@@ -36,7 +36,7 @@ DEFAULT_PATTERNS = ("pingpong", "stream")
 PIN_MODES = ("auto", "none", "same", "cross")
 FORMATS = ("table", "markdown", "csv", "json")
 
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d{1,30})\s*([kKmMgG]?)(i?[bB])?\s*$")  # 30 digits: int() never balks
 _UNITS = {"": 1, "k": KiB, "m": MiB, "g": 1024 * MiB}
 
 
@@ -52,12 +52,14 @@ def parse_size(text: str, flag: str = "--size") -> int:
     """Parse '64', '4K', '4KiB', '1M' (K/M/G are binary: KiB/MiB/GiB). 0 is valid (an empty message)."""
     if not isinstance(text, str):
         text = str(text)
+    shown = text if len(text) <= 40 else text[:37] + "..."  # the error line stays one readable line
     if text.strip().startswith("-"):
         raise ConfigError(f"{flag}: size {text.strip()!r} is negative; sizes are 0..{format_size(MAX_SIZE)}")
     m = _SIZE_RE.match(text)
     if not m:
         raise ConfigError(
-            f"{flag}: cannot read size {text!r}; write bytes or a K/M suffix (KiB/MiB), e.g. 64,4K,1M"
+            f"{flag}: cannot read size {shown!r}; write bytes or a K/M suffix (KiB/MiB, at most "
+            f"{format_size(MAX_SIZE)}), e.g. 64,4K,1M"
         )
     value = int(m.group(1)) * _UNITS[m.group(2).lower()]
     if value > MAX_SIZE:

@@ -70,6 +70,7 @@ CASES: list[tuple[str, list[str], str, dict[str, str] | None]] = [
     ("size-empty", ["run", "-s", ""], "--size", None),
     ("size-float", ["run", "-s", "1e3"], "cannot read size", None),
     ("size-list-blank", ["run", "-s", "64,,4K"], "empty item", None),
+    ("size-5000-digits", ["run", "-s", "9" * 5000], "cannot read size '99999", None),
     # counts, trials, durations
     ("count-0", ["run", "-n", "0"], "--count: 0 is out of range", None),
     ("count-negative", ["run", "-n", "-3"], "--count", None),
@@ -190,3 +191,11 @@ def test_output_probe_is_real_not_access(tmp_path) -> None:
         check_output_path("/proc/ipclab.json")
     assert check_output_path(str(tmp_path / "ok.json")) == str(tmp_path / "ok.json")
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".ipclab-probe")]
+
+
+def test_default_results_dir_that_cannot_be_made(cli, tmp_path) -> None:
+    """No --output and ./results is a file: one line naming the fix, exit 2, no traceback."""
+    (tmp_path / "results").write_text("not a directory")
+    proc = cli("run", "-t", "pipe", "-s", "64", "-n", "20", "-q", cwd=str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.strip()] and "pass --output PATH" in proc.stderr
