@@ -171,7 +171,8 @@ class Runner:
         cls = get_transport(name)
         pat = get_pattern(pattern)
         count = c.count if c.count is not None or c.duration is not None else auto_count(pattern, size)
-        warmup = c.warmup if c.warmup is not None else auto_warmup(count or 0)
+        # Duration runs have no count to take a tenth of: they get the full default warm-up.
+        warmup = c.warmup if c.warmup is not None else (auto_warmup(count) if count else auto_warmup(1000))
         keys = _keys(pat.roles(c.clients))
         placement, where, warnings = choose_placement(c.pin, cls, pattern, keys)
         cell: dict[str, Any] = {
@@ -275,7 +276,7 @@ class Runner:
         try:
             with open(os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as err:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "ipclab.worker", str(child.fileno())],
+                    [sys.executable, "-m", "ipclab.worker", str(child.fileno()), str(os.getpid())],
                     pass_fds=(child.fileno(), *fds), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=err, env=_worker_env(), close_fds=True,
                 )
