@@ -294,7 +294,10 @@ class Runner:
             w.message = None
         while pending:
             for w in list(pending):
-                message = w.reader.pop()
+                try:
+                    message = w.reader.pop()
+                except ValueError as exc:  # oversized or malformed: a broken worker, not a crash of the sweep
+                    raise WorkerError(f"{w.label} sent an unusable control message: {exc}") from None
                 if message is None:
                     if w.reader.closed:
                         raise WorkerError(self._death(w))

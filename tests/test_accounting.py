@@ -147,3 +147,23 @@ def test_same_payload_everywhere() -> None:
     assert make_payload(1, 100) == make_payload(1, 100)
     assert make_payload(1, 100) != make_payload(2, 100)
     assert len(set(make_payload(3, 4096))) > 200  # pseudo-random, never zeros
+
+
+def test_empty_lossy_stream_sends_no_marker_that_could_pass_for_a_message() -> None:
+    ctx = _ctx(size=0, count=10, warmup=0)
+    ch = Scripted([])
+    raw = stream.run("client", 0, ch, ctx)
+    assert raw["sent"] == 10 and len(ch.sent) == 10  # no end markers: they would look like messages
+
+
+def test_sample_arrays_stop_growing_at_the_cap(monkeypatch) -> None:
+    from array import array
+
+    from ipclab.patterns import common
+
+    monkeypatch.setattr(common, "MAX_SAMPLES", 8)
+    samples = array("q", bytes(8 * 3))
+    assert common.grow(samples) and len(samples) == 6
+    assert common.grow(samples) and len(samples) == 8
+    assert not common.grow(samples) and len(samples) == 8
+    assert len(common.decode_samples(common.encode_samples(samples, 100))) == 8

@@ -60,8 +60,25 @@ def new_samples(n: int) -> array:
     return array("q", bytes(8 * n))
 
 
+MAX_SAMPLES = 1 << 23  # per worker and trial: 64 MiB of samples, ~90 MiB of base64 in the RESULT message
+
+
+def grow(samples: array) -> bool:
+    """Double a duration run's sample array (amortised: rare); False once it holds MAX_SAMPLES.
+
+    Memory stays bounded however long --duration is: round-trip patterns end the trial there, streams keep
+    counting messages but stop recording their latency.
+    """
+    n = len(samples)
+    if n >= MAX_SAMPLES:
+        return False
+    samples.extend(new_samples(min(max(n, 1), MAX_SAMPLES - n)))
+    return True
+
+
 def encode_samples(samples: array, n: int) -> str:
     """The first n samples as base64 of their little-endian bytes: compact in JSON, never pickled."""
+    n = min(n, len(samples))
     return base64.b64encode(memoryview(samples)[:n].cast("B")).decode("ascii")
 
 

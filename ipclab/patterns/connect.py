@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .. import stats
-from .common import Context, cpu_figures, decode_samples, encode_samples, new_samples
+from .common import Context, cpu_figures, decode_samples, encode_samples, grow, new_samples
 
 LABELS = {"server": "acceptor", "client": "dialer"}
 
@@ -111,8 +111,9 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
         elif t1 >= deadline:
             break
         elif n == cap:
-            samples.extend(new_samples(cap))  # duration runs: amortised doubling, rare
-            cap *= 2
+            if not grow(samples):
+                break  # MAX_SAMPLES round trips: the trial ends here, memory stays bounded
+            cap = len(samples)
     probe.end()
     dial().close()  # an empty connection tells the server to stop
     return {"samples": encode_samples(samples, n), "n": n, "unexpected": unexpected, "probe": probe.result()}

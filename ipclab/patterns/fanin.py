@@ -35,6 +35,7 @@ from .common import (
     cpu_figures,
     decode_samples,
     encode_samples,
+    grow,
     new_samples,
 )
 
@@ -163,9 +164,8 @@ def _consumer(ch: Any, ctx: Context) -> dict[str, Any]:
         if not measured:
             t_first = now
             probe.begin()
-        if measured == len(lat):
-            lat.extend(new_samples(len(lat) or 1))  # duration runs: amortised doubling, rare
-        lat[measured] = now - sent_at
+        if measured < len(lat) or grow(lat):  # past MAX_SAMPLES: counted, latency no longer recorded
+            lat[measured] = now - sent_at
         measured += 1
         t_last = now
         if not counts[p]:

@@ -23,6 +23,7 @@ from .common import (
     decode_samples,
     encode_samples,
     end_marker,
+    grow,
     marker_test,
     new_samples,
 )
@@ -144,8 +145,9 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
         elif t1 >= deadline:
             break
         elif n == cap:
-            samples.extend(new_samples(cap))  # duration runs: amortised doubling, rare
-            cap *= 2
+            if not grow(samples):
+                break  # MAX_SAMPLES round trips: the trial ends here, memory stays bounded
+            cap = len(samples)
     probe.end()
     if not verify and rmv != smv:  # without --verify, the last echo is still checked byte for byte
         corrupt += 1
@@ -201,8 +203,9 @@ def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> di
         elif clock() >= deadline:
             break
         elif n == cap:
-            samples.extend(new_samples(cap))
-            cap *= 2
+            if not grow(samples):
+                break  # MAX_SAMPLES round trips: the trial ends here, memory stays bounded
+            cap = len(samples)
     probe.end()
     if size:
         marker = memoryview(end_marker(ctx.payload))

@@ -36,6 +36,7 @@ from .common import (
     decode_samples,
     encode_samples,
     end_marker,
+    grow,
     marker_test,
     new_samples,
 )
@@ -186,8 +187,9 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
             elif clock() >= deadline:
                 break
             elif n == cap:
-                samples.extend(new_samples(cap))  # duration runs: amortised doubling, rare
-                cap *= 2
+                if not grow(samples):
+                    break  # MAX_SAMPLES round trips: the trial ends here, memory stays bounded
+                cap = len(samples)
     probe.end()
     if got_one and not verify:  # the last reply of every trial is hashed in any case
         checked += 1
