@@ -166,13 +166,15 @@ def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> di
     hdr = size >= HEADER_SIZE
     cap = ctx.count if ctx.count is not None else 1 << 16
     samples = new_samples(cap)
-    deadline = None if ctx.duration is None else clock() + int(ctx.duration * 1e9)
+    deadline = None
     n = lost = stale = corrupt = 0
     seq = 0
     while True:
         measured = seq >= warmup
         if measured and seq == warmup:
             probe.begin()
+            if ctx.duration is not None:  # the measured window starts after the warm-up, as on reliable transports
+                deadline = clock() + int(ctx.duration * 1e9)
         if hdr:
             pack(sbuf, 0, seq, clock())
         t0 = clock()
