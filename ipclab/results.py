@@ -24,6 +24,8 @@ from .errors import ConfigError
 FORMAT = "ipclab-result"
 FORMAT_VERSION = 1
 MAX_RESULT_BYTES = 512 * 1024 * 1024
+_UMASK = os.umask(0o022)  # read once, at import: toggling it at save time could leave 0 behind a signal
+os.umask(_UMASK)
 
 
 def now_iso() -> str:
@@ -66,9 +68,7 @@ def save(result: dict[str, Any], path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".ipclab-", suffix=".json.tmp", dir=directory)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # an ordinary file, like any other output (mkstemp makes it 0600)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # an ordinary file, like any other output (mkstemp makes it 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(dumps(result))
         os.replace(tmp, path)
@@ -122,9 +122,18 @@ def validate(data: Any, path: str = "<result>") -> None:
             raise bad(f"cell {i} has a malformed summary or trials")
         if cell["size_bytes"] < 0:
             raise bad(f"cell {i} has a negative size_bytes")
-        for name, value in cell.get("summary", {}).items():  # exporters do arithmetic on these
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise bad(f"cell {i} summary {name!r} is not a number")
+        if not isinstance(cell.get("spread", {}), dict):
+            raise bad(f"cell {i} has a malformed spread")
+        for part in ("summary", "spread"):
+            for name, value in cell.get(part, {}).items():  # exporters do arithmetic on these
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise bad(f"cell {i} {part} {name!r} is not a number")
+        for key in ("reason", "placement"):  # printed and used as dictionary keys by the exporters
+            if cell.get(key) is not None and not isinstance(cell.get(key), str):
+                raise bad(f"cell {i} {key!r} is not a string")
+        if not isinstance(cell.get("warnings", []), list) or not all(
+                isinstance(w, str) for w in cell.get("warnings", [])):
+            raise bad(f"cell {i} has malformed warnings")
         for trial in cell.get("trials", []):
             if not isinstance(trial, dict) or not isinstance(trial.get("metrics", {}), dict):
                 raise bad(f"cell {i} has a malformed trial")

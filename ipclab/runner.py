@@ -412,7 +412,9 @@ def summarize_trials(trials: list[dict[str, Any]]) -> tuple[dict[str, float], di
     """Median across trials of every numeric figure, and each figure's relative spread (max-min)/median."""
     summary: dict[str, float] = {}
     spread: dict[str, float] = {}
-    keys = [k for k, v in trials[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    # Every figure any trial recorded (a first trial that lost every datagram has no latency figures).
+    keys = list(dict.fromkeys(k for t in trials for k, v in t.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)))
     for key in keys:
         values = [t[key] for t in trials if isinstance(t.get(key), (int, float))]
         if values:

@@ -48,6 +48,9 @@ FILES: dict[str, bytes] = {
     "r-size.json": json.dumps({**GOOD, "cells": [{**GOOD_CELL, "size_bytes": "64"}]}).encode(),
     "r-negsize.json": json.dumps({**GOOD, "cells": [{**GOOD_CELL, "size_bytes": -5}]}).encode(),
     "r-summary.json": json.dumps({**GOOD, "cells": [{**GOOD_CELL, "summary": {"rtt_p50_us": "fast"}}]}).encode(),
+    "r-spread.json": json.dumps({**GOOD, "cells": [{**GOOD_CELL, "spread": {"rtt_p50_us": "wide"}}]}).encode(),
+    "r-spread-list.json": json.dumps({**GOOD, "cells": [{**GOOD_CELL, "spread": [1]}]}).encode(),
+    "r-reason.json": json.dumps({**GOOD, "cells": [{**GOOD_CELL, "status": "failed", "reason": ["x"]}]}).encode(),
     "r-trial.json": json.dumps({**GOOD, "cells": [{**GOOD_CELL, "trials": ["x"]}]}).encode(),
     "r-utf16.json": json.dumps(GOOD).encode("utf-16"),
     "good.json": json.dumps(GOOD).encode(),
@@ -132,7 +135,7 @@ CASES: list[tuple[str, list[str], str, dict[str, str] | None]] = [
 
 HAVE_REPORT = importlib.util.find_spec("ipclab.report.commands") is not None
 RESULT_FILES = ["r-binary", "r-notjson", "r-array", "r-deep", "r-empty", "r-format", "r-future", "r-cells",
-                "r-size", "r-negsize", "r-summary", "r-trial", "r-utf16"]
+                "r-size", "r-negsize", "r-summary", "r-spread", "r-spread-list", "r-reason", "r-trial", "r-utf16"]
 for _name in RESULT_FILES:
     CASES.append((f"report-{_name}", ["report", f"{{d}}/{_name}.json"], "ipclab result", None))
 for _name in ("r-binary", "r-deep", "r-future", "r-summary"):  # compare loads through the same code: a sample

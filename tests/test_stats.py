@@ -40,3 +40,11 @@ def test_quantiles_cover_the_tail() -> None:
     q = stats.quantiles(sorted(range(1000)))
     assert q[0] == 0 and q[-1] == 999 and len(q) == len(stats.QUANTILE_POINTS)
     assert q == sorted(q)
+
+
+def test_summary_takes_figures_from_every_trial() -> None:
+    from ipclab.runner import summarize_trials
+
+    summary, spread = summarize_trials([{"lost": 5}, {"lost": 1, "rtt_p50_us": 10.0}, {"lost": 0, "rtt_p50_us": 12.0}])
+    assert summary == {"lost": 1, "rtt_p50_us": 11.0}
+    assert spread["rtt_p50_us"] == pytest.approx(2 / 11)
