@@ -45,13 +45,14 @@ class MpPipeTransport(Transport):
         from multiprocessing import Pipe
 
         server_end, client_end = Pipe(duplex=True)
+        fds = self._parent_fds  # each copy is ours (closed by close_parent_fds) as soon as it exists
         try:
             # Keep our own copies of the fds; the Connections close theirs now (no double close later).
-            fds = [os.dup(server_end.fileno()), os.dup(client_end.fileno())]
+            fds.append(os.dup(server_end.fileno()))
+            fds.append(os.dup(client_end.fileno()))
         finally:
             server_end.close()
             client_end.close()
-        self._parent_fds += fds
         self._fds = {"server": (fds[0],), "client": (fds[1],)}
         return {"server": fds[0], "client": fds[1]}
 

@@ -59,6 +59,8 @@ class _ZmqTransport(Transport):
             return "pyzmq not installed"
         if not hasattr(zmq, "USE_FD"):
             return f"libzmq {zmq.zmq_version()} lacks ZMQ_USE_FD (needs libzmq >= 4.2)"
+        if not hasattr(zmq.Socket, "recv_into"):
+            return f"pyzmq {zmq.__version__} lacks Socket.recv_into (needs pyzmq >= 26.4: pip install -U pyzmq)"
         return None
 
     def _listener(self) -> tuple[socket.socket, str]:
