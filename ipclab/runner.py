@@ -126,6 +126,7 @@ class Runner:
         self.progress = progress or (lambda *a, **k: None)
         self.result = results.new_result(config, metadata)
         self.workdir: str | None = None
+        self._current: dict[str, Any] | None = None  # the cell being measured (see _keep_partial_cell)
         self._spawned = 0
 
     # -- the sweep -----------------------------------------------------------------------------------
@@ -156,6 +157,7 @@ class Runner:
                     self.on_cell(self.result)
         except BaseException:
             self.result["interrupted"] = True
+            self._keep_partial_cell()
             raise
         finally:
             old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -165,6 +167,15 @@ class Runner:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
             self.result["finished"] = results.now_iso()
         return self.result
+
+    def _keep_partial_cell(self) -> None:
+        """An interrupt mid-cell keeps the trials that cell had finished (saved with a warning)."""
+        cell, self._current = self._current, None
+        if cell is None or not cell["trials"] or any(c is cell for c in self.result["cells"]):
+            return
+        cell["summary"], cell["spread"] = summarize_trials([t["metrics"] for t in cell["trials"]])
+        cell["warnings"].append(f"interrupted after {len(cell['trials'])} of {self.config.trials} trials")
+        self.result["cells"].append(cell)
 
     def _run_cell(self, pattern: str, name: str, size: int) -> dict[str, Any]:
         c = self.config
@@ -180,6 +191,7 @@ class Runner:
             "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
             "cpus": placement, "trials": [], "summary": {}, "spread": {}, "warnings": list(warnings),
         }
+        self._current = cell
         label = f"{pattern} {name} {format_size(size)}"
         reason = cls.unavailable_reason()
         if reason:

@@ -311,3 +311,21 @@ def test_runner_as_pid_1(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     (cell,) = json.loads(out.read_text())["cells"]
     assert cell["status"] == "ok" and cell["trials"][0]["metrics"]["round_trips"] == 50
+
+
+def test_interrupt_mid_cell_keeps_the_finished_trials() -> None:
+    from ipclab.config import RunConfig
+    from ipclab.runner import Runner
+
+    def progress(event: str, **info: object) -> None:
+        if event == "trial" and info["trial"] == 2:
+            raise KeyboardInterrupt
+
+    runner = Runner(RunConfig(transports=("pipe",), patterns=("pingpong",), sizes=(64,), count=50, warmup=5,
+                              trials=3), progress=progress)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    (cell,) = runner.result["cells"]
+    assert runner.result["interrupted"] is True
+    assert len(cell["trials"]) == 1 and cell["summary"]["round_trips"] == 50
+    assert "interrupted after 1 of 3 trials" in cell["warnings"]
