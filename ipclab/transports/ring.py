@@ -288,31 +288,10 @@ class RingEnd:
             release(tail)
             return n
 
-        # The fast paths. A payload that wraps makes the clamped ring slice shorter, one larger than buf makes
-        # buf[:n] shorter: either way the lengths differ, ValueError -> recv_slow (which reports the latter).
-        if sefd is None:
-            def recv_into(buf: memoryview) -> int:
-                nonlocal tail, head_seen
-                if head_seen == tail:
-                    head_seen = hdr[HEAD]
-                    if head_seen == tail:
-                        head_seen = wait_data(tail + 1)
-                pos = tail & mask
-                n = words[pos >> 3]
-                new = tail + ((n + 15) & -8)
-                if new > head_seen:
-                    return recv_slow(buf)
-                pos += 8
-                try:
-                    buf[:n] = data[pos:pos + n]
-                except ValueError:
-                    return recv_slow(buf)
-                tail = new
-                hdr[TAIL] = new  # after the payload was read: TSO never moves a store before a load
-                return n
-            return recv_into
-
-        def recv_blocking(buf: memoryview) -> int:
+        # The fast path, the same for spinning and sleeping ends (they differ only inside wait_data). A payload
+        # that wraps makes the clamped ring slice shorter, one larger than buf makes buf[:n] shorter: either way
+        # the lengths differ, ValueError -> recv_slow (which reports the latter).
+        def recv_into(buf: memoryview) -> int:
             nonlocal tail, head_seen
             if head_seen == tail:
                 head_seen = hdr[HEAD]
@@ -329,10 +308,12 @@ class RingEnd:
             except ValueError:
                 return recv_slow(buf)
             tail = new
-            hdr[TAIL] = new  # no space_wait check per message: see "Space" in the module docstring
+            # After the payload was read (TSO never moves a store before a load). No space_wait check per
+            # message on a sleeping end: see "Space" in the module docstring.
+            hdr[TAIL] = new
             return n
 
-        return recv_blocking
+        return recv_into
 
     def close_side(self, producer: bool) -> None:
         """Mark this side closed and wake the peer so that it sees it (EOFError / BrokenPipeError)."""
