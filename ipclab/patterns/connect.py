@@ -16,9 +16,28 @@ import time
 from typing import Any
 
 from .. import stats
+from ..declarations import Metric, PatternSpec, TrafficShape
 from .common import Context, cpu_figures, decode_samples, encode_samples, grow, new_samples
 
 LABELS = {"server": "acceptor", "client": "dialer"}
+
+SPEC = PatternSpec(
+    name="connect",
+    summary="connect, send one message, close: the cost of setting a connection up",
+    shape=TrafficShape(duplex=True, in_flight=1, dials=True),
+    headline="conn_p50_us",
+    count_class="round_trip",
+    labels=LABELS,
+    metrics=(
+        Metric("conn_p50_us", "connect + message + close, p50", "µs", False, "connection", 50.0),
+        Metric("conn_p99_us", "connect + message + close, p99", "µs", False, "connection", 99.0),
+        Metric("conn_s", "connections per second", "conn/s", True, "connection"),
+    ),
+    tables=("conn_p50_us", "conn_p99_us", "cpu_us_msg"),
+    sample_key="connections",
+    quantiles_key="conn_quantiles_ns",
+    distribution="connect + message + close",
+)
 
 
 def roles(clients: int) -> list[tuple[str, int]]:

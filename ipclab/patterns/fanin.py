@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from .. import stats
+from ..declarations import Metric, PatternSpec, TrafficShape
 from .common import (
     END_MARKERS,
     HEADER,
@@ -40,6 +41,21 @@ from .common import (
 )
 
 LABELS = {"server": "consumer", "client": "producer"}
+
+SPEC = PatternSpec(
+    name="fanin",
+    summary="--clients N producers stream into one consumer; aggregate throughput and fairness",
+    shape=TrafficShape(duplex=False, many_writers=True, in_flight=None),
+    headline="mb_s",
+    count_class="stream",
+    labels=LABELS,
+    metrics=(
+        Metric("fair_jain", "fairness across producers (Jain, 1 = equal)", "", True, "trial"),
+        Metric("share_min_pct", "smallest producer's share of messages", "%", True, "trial"),
+    ),
+    tables=("mb_s", "fair_jain", "share_min_pct", "cpu_us_msg"),
+    sample_key="received",
+)
 TAG_SHIFT = 48
 NUMBER_MASK = (1 << TAG_SHIFT) - 1
 MARKER_TAG = 0xFF << 56

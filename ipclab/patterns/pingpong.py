@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from .. import stats
+from ..declarations import Metric, PatternSpec, TrafficShape
 from ..transports.channels import hot_io
 from .common import (
     END_MARKERS,
@@ -29,6 +30,29 @@ from .common import (
 )
 
 LABELS = {"server": "echo server", "client": "client"}
+
+SPEC = PatternSpec(
+    name="pingpong",
+    summary="the client sends S bytes, the server echoes them; round-trip time per exchange",
+    shape=TrafficShape(duplex=True, in_flight=1),
+    headline="rtt_p50_us",
+    count_class="round_trip",
+    labels=LABELS,
+    metrics=(
+        Metric("rtt_min_us", "round trip, min", "µs", False, "round trip"),
+        Metric("rtt_p50_us", "round trip, p50", "µs", False, "round trip", 50.0),
+        Metric("rtt_mean_us", "round trip, mean", "µs", False, "round trip"),
+        Metric("rtt_p90_us", "round trip, p90", "µs", False, "round trip", 90.0),
+        Metric("rtt_p99_us", "round trip, p99", "µs", False, "round trip", 99.0),
+        Metric("rtt_p999_us", "round trip, p99.9", "µs", False, "round trip", 99.9),
+        Metric("rtt_max_us", "round trip, max", "µs", False, "round trip"),
+        Metric("rtt_stdev_us", "round trip, standard deviation", "µs", False, "round trip"),
+    ),
+    tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
+    sample_key="round_trips",
+    quantiles_key="rtt_quantiles_ns",
+    distribution="round-trip latency",
+)
 
 
 def roles(clients: int) -> list[tuple[str, int]]:

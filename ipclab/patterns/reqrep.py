@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from .. import stats
+from ..declarations import Metric, PatternSpec, TrafficShape
 from .common import (
     END_MARKERS,
     HEADER,
@@ -42,6 +43,23 @@ from .common import (
 )
 
 LABELS = {"server": "reply server", "client": "requester"}
+
+SPEC = PatternSpec(
+    name="reqrep",
+    summary="a small request, an S-byte reply (the file-download shape); time to last byte per request",
+    shape=TrafficShape(duplex=True, in_flight=1),
+    headline="ttlb_p50_us",
+    count_class="round_trip",
+    labels=LABELS,
+    metrics=(
+        Metric("ttlb_p50_us", "request to last reply byte, p50", "µs", False, "request", 50.0),
+        Metric("ttlb_p99_us", "request to last reply byte, p99", "µs", False, "request", 99.0),
+    ),
+    tables=("ttlb_p50_us", "ttlb_p99_us", "mb_s", "cpu_us_msg"),
+    sample_key="requests",
+    quantiles_key="ttlb_quantiles_ns",
+    distribution="request to last reply byte",
+)
 
 
 def roles(clients: int) -> list[tuple[str, int]]:

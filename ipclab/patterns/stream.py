@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from .. import stats
+from ..declarations import Metric, PatternSpec, TrafficShape
 from ..transports.channels import hot_io
 from .common import (
     END_MARKERS,
@@ -30,6 +31,24 @@ from .common import (
 )
 
 LABELS = {"server": "consumer", "client": "producer"}
+
+SPEC = PatternSpec(
+    name="stream",
+    summary="a producer sends as fast as the mechanism allows; throughput and one-way latency at the consumer",
+    shape=TrafficShape(duplex=False, in_flight=None),
+    headline="mb_s",
+    count_class="stream",
+    labels=LABELS,
+    metrics=(
+        Metric("owl_p50_us", "one-way latency under load, p50", "µs", False, "message", 50.0),
+        Metric("owl_p99_us", "one-way latency under load, p99", "µs", False, "message", 99.0),
+        Metric("owl_max_us", "one-way latency under load, max", "µs", False, "message"),
+    ),
+    tables=("mb_s", "msg_s", "cpu_us_msg"),
+    sample_key="received",
+    quantiles_key="owl_quantiles_ns",
+    distribution="one-way latency under load",
+)
 
 
 def roles(clients: int) -> list[tuple[str, int]]:
