@@ -9,6 +9,8 @@ import os
 
 import pytest
 
+from ipclab import results
+
 CORE = ["pipe", "unix", "tcp", "udp"]
 
 
@@ -25,7 +27,7 @@ def test_run_prints_tables_and_saves_json(cli, tmp_path) -> None:
     assert "stream: throughput at the consumer (MB/s)" in proc.stdout
     assert f"result saved to {out}" in proc.stdout
     result = _load(str(out))
-    assert result["format"] == "ipclab-result" and result["format_version"] == 1
+    assert result["format"] == "ipclab-result" and result["format_version"] == results.FORMAT_VERSION
     meta = result["metadata"]
     for key in ("ipclab_version", "python_version", "kernel", "cpu_model", "cpu_count", "start_method",
                 "pipe_size_bytes", "socket_buffers"):
