@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import config as cfg
-from .declarations import PatternOption
+from .declarations import PatternOption, PatternSpec
 from .errors import ConfigError
 
 Parse = Callable[[Any, str], Any]
@@ -143,16 +143,22 @@ def from_pattern(declared: PatternOption) -> Option:
                   text, declared.metavar, pattern=True)
 
 
+def _specs() -> list[PatternSpec]:
+    """Every registered pattern's declaration (the one place that asks the pattern registry)."""
+    from .patterns import PATTERNS, get_pattern
+
+    return [get_pattern(name).SPEC for name in PATTERNS]
+
+
 @functools.lru_cache(maxsize=1)
 def _declared() -> dict[str, PatternOption]:
     """Every pattern's own options by name (the first declaration of a shared name wins)."""
-    from .patterns import PATTERNS, get_pattern
-
     found: dict[str, PatternOption] = {}
-    for name in PATTERNS:
-        for declared in get_pattern(name).SPEC.options:
+    for spec in _specs():
+        for declared in spec.options:
             if declared.name in _CORE_NAMES:
-                raise ValueError(f"pattern {name} declares option {declared.name!r}, which is a core run option")
+                raise ValueError(f"pattern {spec.name} declares option {declared.name!r}, which is a core run "
+                                 "option")
             found.setdefault(declared.name, declared)
     return found
 
