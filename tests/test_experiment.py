@@ -90,6 +90,7 @@ def test_cli_flags_override_the_file(tmp_path):
     assert config.transports == ("pipe", "unix")  # not overridden: kept from the file
 
 
+@pytest.mark.process
 def test_experiment_run_end_to_end(cli, tmp_path):
     out = tmp_path / "exp.json"
     path = write(tmp_path, 'description = "tiny"\ntransports = "pipe"\npatterns = ["pingpong"]\nsizes = [64]\n'
