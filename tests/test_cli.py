@@ -165,3 +165,54 @@ def test_entry_point_is_the_package_main(cli) -> None:
     """`python -m ipclab` reaches ipclab.cli:main, the script entry point pyproject names."""
     proc = cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("ipclab ")
+
+
+def _fake_subcommand(monkeypatch, handler) -> None:
+    """A subcommand module registered as a new one is: the module, and one line in SUBCOMMANDS."""
+    import sys
+    import types
+
+    import ipclab.cli
+
+    module = types.ModuleType("fake_subcommand")
+
+    def add_parser(subparsers) -> None:
+        p = subparsers.add_parser("hello", help="a subcommand only this test knows")
+        p.add_argument("--name", default="world")
+        p.set_defaults(handler=handler)
+
+    module.add_parser = add_parser  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_subcommand", module)
+    monkeypatch.setattr(ipclab.cli, "SUBCOMMANDS", (*ipclab.cli.SUBCOMMANDS, "fake_subcommand"))
+
+
+def test_a_subcommand_is_one_module_and_one_line(monkeypatch, capsys) -> None:
+    def hello(args) -> int:
+        print(f"hello {args.name}")
+        return 3
+
+    _fake_subcommand(monkeypatch, hello)
+    assert main(["hello", "--name", "ipclab"]) == 3
+    assert capsys.readouterr().out == "hello ipclab\n"
+    assert main([]) == 2 and "a subcommand only this test knows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("error, code", [("config", 2), ("worker", 1), ("bug", None)])
+def test_the_cli_alone_turns_errors_into_exit_codes(monkeypatch, capsys, error, code) -> None:
+    from ipclab.errors import ConfigError, WorkerError
+
+    def fail(args) -> int:
+        if error == "config":
+            raise ConfigError("--name: 'x' is not a name")
+        if error == "worker":
+            raise WorkerError("client killed by SIGKILL")
+        raise ZeroDivisionError("a bug")
+
+    _fake_subcommand(monkeypatch, fail)
+    if code is None:  # anything else is a bug: it keeps its traceback
+        with pytest.raises(ZeroDivisionError):
+            main(["hello"])
+        return
+    assert main(["hello"]) == code
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("ipclab: error: ")

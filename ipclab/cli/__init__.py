@@ -21,14 +21,17 @@ from .. import __version__
 from ..errors import IpclabError
 from .common import Parser, formatter, terminate_as_exception
 
-# In --help order. A module that is absent (an optional part not installed) is skipped.
+# One module per subcommand, in --help order. A module that is absent (an optional part not installed) is
+# skipped.
 SUBCOMMANDS = (
     "ipclab.cli.run",
     "ipclab.cli.listing",
     "ipclab.cli.sysinfo",
-    "ipclab.report.commands",
-    "ipclab.cleanup",
-    "ipclab.servers.commands",
+    "ipclab.cli.report",
+    "ipclab.cli.plot",
+    "ipclab.cli.compare",
+    "ipclab.cli.clean",
+    "ipclab.cli.serve",
 )
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
