@@ -47,32 +47,29 @@ class Option:
 
 
 # -- parse functions of the core options ---------------------------------------------------------------------
+def _names(value: Any, label: str, kind: str, known: list[str]) -> tuple[str, ...]:
+    """A list of registered names (a comma-separated string or a TOML list), deduplicated, in order."""
+    items = cfg.split_list(value, label) if isinstance(value, str) else list(value)
+    for item in items:
+        if item not in known:
+            raise ConfigError(f"{label}: unknown {kind} {item!r}{cfg.closest(str(item), known)}; "
+                              f"known: {', '.join(known)}")
+    return tuple(dict.fromkeys(items))
+
+
 def _transports(value: Any, label: str) -> tuple[str, ...]:
     from .transports import TRANSPORTS
 
-    known = list(TRANSPORTS)
     if value == "":
         raise ConfigError(f"{label}: empty; name transports, e.g. tcp,udp,pipe, or 'all'")
     items = cfg.split_list(value, label) if isinstance(value, str) else list(value)
-    if items == ["all"]:
-        items = known
-    for item in items:
-        if item not in TRANSPORTS:
-            raise ConfigError(f"{label}: unknown transport {item!r}{cfg.closest(str(item), known)}; "
-                              f"known: {', '.join(known)}")
-    return tuple(dict.fromkeys(items))
+    return tuple(TRANSPORTS) if items == ["all"] else _names(items, label, "transport", list(TRANSPORTS))
 
 
 def _patterns(value: Any, label: str) -> tuple[str, ...]:
     from .patterns import PATTERNS
 
-    known = list(PATTERNS)
-    items = cfg.split_list(value, label) if isinstance(value, str) else list(value)
-    for item in items:
-        if item not in PATTERNS:
-            raise ConfigError(f"{label}: unknown pattern {item!r}{cfg.closest(str(item), known)}; "
-                              f"known: {', '.join(known)}")
-    return tuple(dict.fromkeys(items))
+    return _names(value, label, "pattern", list(PATTERNS))
 
 
 def _sizes(value: Any, label: str) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError, Interrupted
@@ -14,6 +15,17 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise ConfigError(f"{message} (see '{self.prog} --help')")
+
+
+def add_command(subparsers: Any, name: str, handler: Callable[[argparse.Namespace], int], *, help: str,
+                raw: bool = False, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand's parser, with its handler set. ``raw``: the description and epilog keep their line breaks
+    (examples); otherwise argparse wraps them."""
+    if raw:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help, **kwargs)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def formatter(prog: str) -> argparse.HelpFormatter:

@@ -6,11 +6,12 @@ import argparse
 import json
 from typing import Any
 
+from .common import add_command
+
 
 def add_parser(subparsers: Any) -> None:
-    lst = subparsers.add_parser("list", help="every transport: available?, reliable?, limits")
+    lst = add_command(subparsers, "list", cmd_list, help="every transport: available?, reliable?, limits")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
-    lst.set_defaults(handler=cmd_list)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .common import add_command
+
 
 def add_parser(subparsers: Any) -> None:
-    plo = subparsers.add_parser(
-        "plot", help="latency/throughput vs size, latency CDF, CPU cost (PNG or SVG; needs matplotlib)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    plo = add_command(
+        subparsers, "plot", cmd_plot, help="latency/throughput vs size, latency CDF, CPU cost (PNG or SVG; needs "
+        "matplotlib)", raw=True,
         description="Plot a result file. Needs matplotlib: pip install 'ipclab[plot]'.",
         epilog="examples:\n  ipclab plot results/run.json -o latency.png\n"
                "  ipclab plot results/run.json --kind cdf -o cdf.svg")
@@ -18,7 +20,6 @@ def add_parser(subparsers: Any) -> None:
     plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "cpu"),
                      help="what to plot (default: latency if the result has ping-pong cells, else throughput)")
     plo.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    plo.set_defaults(handler=cmd_plot)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .common import add_command
+
 
 def add_parser(subparsers: Any) -> None:
     from ..report.commands import REPORT_FORMATS
     from ..report.metrics import METRICS
 
-    rep = subparsers.add_parser(
-        "report", help="tables (text, Markdown, LaTeX, CSV, HTML, JSON) from a result file",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    rep = add_command(
+        subparsers, "report", cmd_report, help="tables (text, Markdown, LaTeX, CSV, HTML, JSON) from a result file",
+        raw=True,
         description="Pivot tables (rows transports, columns sizes) of any recorded metric, with warnings.",
         epilog="examples:\n  ipclab report results/run.json --format markdown -o report.md\n"
                "  ipclab report results/run.json --format html -o report.html\n"
@@ -23,7 +25,6 @@ def add_parser(subparsers: Any) -> None:
     rep.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout ('-' = stdout)")
     rep.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     rep.add_argument("--no-plots", action="store_true", help="HTML without embedded plots")
-    rep.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -14,14 +14,15 @@ from typing import Any
 
 from ..config import FORMATS, RunConfig
 from ..errors import ConfigError, Interrupted
-from .common import formatter, terminate_as_exception
+from .common import add_command, formatter, terminate_as_exception
 
 
 def add_parser(subparsers: Any) -> None:
     from .. import options
 
-    run = subparsers.add_parser(
-        "run", help="measure transports x patterns x sizes; print tables, save JSON", formatter_class=formatter,
+    run = add_command(
+        subparsers, "run", cmd_run, help="measure transports x patterns x sizes; print tables, save JSON",
+        formatter_class=formatter,
         description="Spawn producer/consumer processes for every cell (pattern x transport x size), print "
         "comparison tables and save the full result as JSON.",
         epilog="examples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K --trials 3\n"
@@ -31,7 +32,6 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument("--format", "-f", choices=FORMATS, default="table",
                      help="what to print: tables (table, markdown, csv) or the whole result (json)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    run.set_defaults(handler=cmd_run)
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:

@@ -8,14 +8,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .common import add_command
+
 
 def add_parser(subparsers: Any) -> None:
     from ..servers.commands import CLIENTS, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS, SERVICES
     from ..servers.loop import DATAGRAM_MAX
 
-    p = subparsers.add_parser(
-        "serve", help="run a classic socket server (echo, time, file) for real clients",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=CLIENTS,
+    p = add_command(
+        subparsers, "serve", cmd_serve, help="run a classic socket server (echo, time, file) for real clients",
+        raw=True, epilog=CLIENTS,
         description="Run an echo, time or file server on loopback (or where --bind says), for any client: nc, "
         "socat, Python's socket module. Many clients are served at once.")
     p.add_argument("service", metavar="SERVICE", choices=SERVICES, help="echo | time | file")
@@ -32,7 +34,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-request", metavar="BYTES", help="file: longest request line (default 1024); "
                    f"--udp: largest datagram answered (default {DATAGRAM_MAX})")
     p.add_argument("--quiet", "-q", action="store_true", help="no log line per client (the address is printed)")
-    p.set_defaults(handler=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

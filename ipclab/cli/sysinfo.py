@@ -6,11 +6,12 @@ import argparse
 import json
 from typing import Any
 
+from .common import add_command
+
 
 def add_parser(subparsers: Any) -> None:
-    info = subparsers.add_parser("sysinfo", help="the machine metadata recorded in every result")
+    info = add_command(subparsers, "sysinfo", cmd_sysinfo, help="the machine metadata recorded in every result")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.set_defaults(handler=cmd_sysinfo)
 
 
 def cmd_sysinfo(args: argparse.Namespace) -> int:
