@@ -145,10 +145,8 @@ class RunConfig:
             object.__setattr__(self, f.name, value)
         object.__setattr__(self, "options", options)
 
-    def __getattr__(self, name: str) -> Any:
-        """``config.clients``: a pattern option, or its declared default when the config does not set it."""
-        if name.startswith("_"):  # copy, pickle and friends probe dunders: never a pattern option
-            raise AttributeError(name)
+    def option(self, name: str) -> Any:
+        """A pattern option's value (``config.option("clients")``), or its declared default when not set."""
         options = self.__dict__.get("options", {})
         if name in options:
             return options[name]
@@ -156,8 +154,14 @@ class RunConfig:
 
         declared = pattern_option(name)
         if declared is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise AttributeError(f"no pattern declares an option {name!r}")
         return declared.default
+
+    def __getattr__(self, name: str) -> Any:
+        """``config.clients``: the same as ``config.option("clients")``, for code that predates ``options``."""
+        if name.startswith("_"):  # copy, pickle and friends probe dunders: never a pattern option
+            raise AttributeError(name)
+        return self.option(name)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able; pattern options are written as top-level keys (``"clients": 1``), like the TOML keys."""

@@ -93,7 +93,9 @@ def test_config_is_json_and_round_trips() -> None:
     assert data["clients"] == 4 and "options" not in data  # pattern options are top-level keys, as in TOML
     assert RunConfig.from_dict(data) == config
     assert config.options == {"clients": 4} and config.clients == 4
-    assert RunConfig().clients == 1  # not set: the pattern's declared default
+    assert RunConfig().clients == 1 and RunConfig().option("clients") == 1  # not set: the declared default
+    with pytest.raises(AttributeError, match="cleints"):
+        RunConfig().option("cleints")
 
 
 def test_runconfig_refuses_an_unknown_keyword() -> None:
