@@ -104,8 +104,8 @@ _LIST = "a list of {} names or a string"
 CORE: tuple[Option, ...] = (
     Option("transports", ("--transport", "-t"), "comma-separated transports, or 'all' (default: every available "
            "one; see 'ipclab list')", _transports, (list, str), _LIST.format("transport"), "LIST"),
-    Option("patterns", ("--pattern", "-p"), "pingpong, stream, reqrep, fanin, connect (default: pingpong,stream)",
-           _patterns, (list, str), _LIST.format("pattern"), "LIST"),
+    Option("patterns", ("--pattern", "-p"), "{patterns} (default: {default})", _patterns, (list, str),
+           _LIST.format("pattern"), "LIST"),
     Option("sizes", ("--size", "-s"), "message sizes: bytes or K/M suffixes (KiB/MiB), 0 = empty message "
            "(default: 64,4K,64K)", _sizes, (list, str, int), 'a list of sizes (64, "4K") or a string', "LIST"),
     Option("count", ("--count", "-n"), "messages (round trips) per trial (default: per size, ~64 MiB of traffic: "
@@ -178,11 +178,16 @@ def toml_keys() -> dict[str, Option]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every run option to ``ipclab run``'s parser; not given = None, so a TOML value can fill it."""
+    from .patterns import PATTERNS
+
+    # The pattern names come from the registry: a new pattern shows up in --help without an edit here.
+    names = {"patterns": ", ".join(PATTERNS), "default": ",".join(cfg.DEFAULT_PATTERNS)}
     for o in table():
+        text = o.help.format(**names) if o.name == "patterns" else o.help
         if o.switch:
-            parser.add_argument(*o.flags, dest=o.name, action="store_true", default=None, help=o.help)
+            parser.add_argument(*o.flags, dest=o.name, action="store_true", default=None, help=text)
         else:
-            parser.add_argument(*o.flags, dest=o.name, metavar=o.metavar, help=o.help)
+            parser.add_argument(*o.flags, dest=o.name, metavar=o.metavar, help=text)
 
 
 def build(values: Mapping[str, Any], labels: Mapping[str, str] | None = None, *, experiment: str | None = None,
