@@ -1,8 +1,11 @@
-"""Run configuration: parsing of sizes and lists, validation, and experiment TOML files.
+"""Run configuration: the frozen :class:`RunConfig` and the value parsers the option table is built from.
 
-Everything the user types ends up in one frozen, JSON-serialisable :class:`RunConfig` that is validated once,
-up front, and then sent whole to every worker. Every error names the flag (or experiment key), the value, the
-limit and the fix, as one line.
+Everything the user types ends up in one frozen, JSON-serialisable RunConfig that is validated once, up front
+(by :mod:`ipclab.options`, the one table of run options), and then sent whole to every worker. Every error
+names the flag (or experiment key), the value, the limit and the fix, as one line.
+
+A pattern's own options (declared in its ``SPEC.options``, e.g. fan-in's ``clients``) travel in
+``RunConfig.options``; ``config.<name>`` reads them too, falling back to the declared default.
 """
 
 from __future__ import annotations
@@ -11,63 +14,27 @@ import dataclasses
 import difflib
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .units import MAX_SIZE, KiB, MiB, format_size, parse_size
 
-KiB = 1024
-MiB = 1024 * 1024
+__all__ = ["KiB", "MiB", "MAX_SIZE", "format_size", "parse_size", "RunConfig", "validate", "split_list", "closest",
+           "parse_pin", "whole", "number", "check_text_path", "check_output_path"]
 
-# Limits that keep a typo from exhausting the machine: a worker holds a few buffers of the message size and
-# one 8-byte sample per message.
-MAX_SIZE = 64 * MiB
+# Limits that keep a typo from exhausting the machine: a worker holds one 8-byte sample per message.
 MAX_COUNT = 10_000_000
 MAX_WARMUP = 1_000_000
 MAX_TRIALS = 100
 MAX_DURATION = 3600.0
 MAX_TIMEOUT = 86400.0
-MAX_CLIENTS = 64
 MAX_SEED = 2**63 - 1
 
 DEFAULT_SIZES = (64, 4 * KiB, 64 * KiB)
 DEFAULT_PATTERNS = ("pingpong", "stream")
 PIN_MODES = ("auto", "none", "same", "cross")
 FORMATS = ("table", "markdown", "csv", "json")
-
-_SIZE_RE = re.compile(r"^\s*(\d{1,30})\s*([kKmMgG]?)(i?[bB])?\s*$")  # 30 digits: int() never balks
-_UNITS = {"": 1, "k": KiB, "m": MiB, "g": 1024 * MiB}
-
-
-def format_size(n: int) -> str:
-    """64 -> '64 B', 4096 -> '4 KiB', 1048576 -> '1 MiB' (exact multiples only, else bytes)."""
-    for unit, factor in (("MiB", MiB), ("KiB", KiB)):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor} {unit}"
-    return f"{n} B"
-
-
-def parse_size(text: str, flag: str = "--size") -> int:
-    """Parse '64', '4K', '4KiB', '1M' (K/M/G are binary: KiB/MiB/GiB). 0 is valid (an empty message)."""
-    if not isinstance(text, str):
-        text = str(text)
-    shown = text if len(text) <= 40 else text[:37] + "..."  # the error line stays one readable line
-    if text.strip().startswith("-"):
-        raise ConfigError(f"{flag}: size {text.strip()!r} is negative; sizes are 0..{format_size(MAX_SIZE)}")
-    m = _SIZE_RE.match(text)
-    if not m:
-        raise ConfigError(
-            f"{flag}: cannot read size {shown!r}; write bytes or a K/M suffix (KiB/MiB, at most "
-            f"{format_size(MAX_SIZE)}), e.g. 64,4K,1M"
-        )
-    value = int(m.group(1)) * _UNITS[m.group(2).lower()]
-    if value > MAX_SIZE:
-        raise ConfigError(
-            f"{flag}: size {text.strip()!r} ({value} bytes) is above the limit of {format_size(MAX_SIZE)}; "
-            "use a smaller size"
-        )
-    return value
 
 
 def split_list(text: str, flag: str) -> list[str]:
@@ -84,7 +51,7 @@ def closest(word: str, choices: list[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def parse_pin(text: str, flag: str = "--pin") -> str:
+def parse_pin(text: Any, flag: str = "--pin") -> str:
     """auto | none | same | cross | CPU[,CPU]: explicit CPUs for (server, client)."""
     value = str(text).strip().lower()
     if value in PIN_MODES:
@@ -104,43 +71,8 @@ def parse_pin(text: str, flag: str = "--pin") -> str:
     return ",".join(str(c) for c in cpus)
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """One sweep: transports x patterns x sizes, each cell run ``trials`` times in fresh processes."""
-
-    transports: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = DEFAULT_PATTERNS
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    count: int | None = None  # messages (round trips) per trial; None = chosen per cell (see runner.auto_count)
-    duration: float | None = None  # seconds per trial instead of a count
-    warmup: int | None = None  # None = chosen per cell (see runner.auto_warmup)
-    trials: int = 1
-    seed: int = 1
-    timeout: float = 60.0  # seconds a cell may take beyond its expected time before its workers are killed
-    pin: str = "auto"
-    verify: bool = False  # check every byte of every message (default: sequence and count, plus sampled bytes)
-    clients: int = 1  # producers for the fan-in pattern
-    output: str | None = None
-    experiment: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes from an experiment file
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        for key in ("transports", "patterns", "sizes"):
-            data[key] = list(data[key])
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        for key in ("transports", "patterns", "sizes"):
-            if key in kwargs:
-                kwargs[key] = tuple(kwargs[key])
-        return cls(**kwargs)
-
-
-def _int_in_range(value: Any, flag: str, low: int, high: int, what: str) -> int:
+def whole(value: Any, flag: str, low: int, high: int, what: str) -> int:
+    """A whole number in low..high from a CLI string or a TOML integer; floats and booleans are refused."""
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             if isinstance(value, (bool, float)):
@@ -153,119 +85,124 @@ def _int_in_range(value: Any, flag: str, low: int, high: int, what: str) -> int:
     return value
 
 
-def _float_in_range(value: Any, flag: str, low: float, high: float, what: str, *, low_open: bool = True) -> float:
+def number(value: Any, flag: str, low: float, high: float, what: str, *, low_open: bool = True) -> float:
+    """A finite number in (low, high] (or [low, high] with ``low_open=False``)."""
     try:
         if isinstance(value, bool):
             raise ValueError
-        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+        result = float(str(value).strip()) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{flag}: {value!r} is not a number; {what} must be between {low:g} and {high:g}") from None
-    if not math.isfinite(number) or number > high or number < low or (low_open and number <= low):
+    if not math.isfinite(result) or result > high or result < low or (low_open and result <= low):
         bound = f"above {low:g}" if low_open else f"at least {low:g}"
         raise ConfigError(f"{flag}: {value!r} is out of range; {what} must be {bound} and at most {high:g}")
-    return number
+    return result
 
 
-def validate(
-    *,
-    transports: Any = None,
-    patterns: Any = None,
-    sizes: Any = None,
-    count: Any = None,
-    duration: Any = None,
-    warmup: Any = None,
-    trials: Any = None,
-    seed: Any = None,
-    timeout: Any = None,
-    pin: Any = None,
-    verify: bool = False,
-    clients: Any = None,
-    output: Any = None,
-    experiment: str | None = None,
-    extra: dict[str, Any] | None = None,
-    flags: dict[str, str] | None = None,
-) -> RunConfig:
+@dataclass(frozen=True, init=False)
+class RunConfig:
+    """One sweep: transports x patterns x sizes, each cell run ``trials`` times in fresh processes.
+
+    Pattern options may be given as keywords (``RunConfig(clients=4)``): they land in ``options``. An unknown
+    keyword is a TypeError, as for any dataclass.
+    """
+
+    transports: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = DEFAULT_PATTERNS
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    count: int | None = None  # messages (round trips) per trial; None = chosen per cell by the engine's policy
+    duration: float | None = None  # seconds per trial instead of a count
+    warmup: int | None = None  # None = chosen per cell by the engine's policy
+    trials: int = 1
+    seed: int = 1
+    timeout: float = 60.0  # seconds a cell may take beyond its expected time before its workers are killed
+    pin: str = "auto"
+    verify: bool = False  # check every byte of every message (default: sequence and count, plus sampled bytes)
+    options: dict[str, Any] = field(default_factory=dict)  # the patterns' own options, by name (clients: 1)
+    output: str | None = None
+    experiment: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes from an experiment file
+
+    def __init__(self, **values: Any) -> None:
+        fields = dataclasses.fields(self)
+        names = {f.name for f in fields}
+        options = dict(values.pop("options", None) or {})
+        unknown = [key for key in values if key not in names]
+        if unknown:
+            from .options import pattern_option
+
+            for key in unknown:
+                if pattern_option(key) is None:
+                    raise TypeError(f"RunConfig() got an unexpected keyword argument {key!r}")
+                options[key] = values.pop(key)
+        for f in fields:
+            if f.name in values:
+                value = values[f.name]
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                value = f.default
+            object.__setattr__(self, f.name, value)
+        object.__setattr__(self, "options", options)
+
+    def option(self, name: str) -> Any:
+        """A pattern option's value (``config.option("clients")``), or its declared default when not set."""
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        from .options import pattern_option
+
+        declared = pattern_option(name)
+        if declared is None:
+            raise AttributeError(f"no pattern declares an option {name!r}")
+        return declared.default
+
+    def __getattr__(self, name: str) -> Any:
+        """``config.clients``: the same as ``config.option("clients")``, for code that predates ``options``."""
+        if name.startswith("_"):  # copy, pickle and friends probe dunders: never a pattern option
+            raise AttributeError(name)
+        return self.option(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able; pattern options are written as top-level keys (``"clients": 1``), like the TOML keys."""
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "options":
+                data.update(value)
+            elif isinstance(value, tuple):
+                data[f.name] = list(value)
+            elif isinstance(value, dict):
+                data[f.name] = dict(value)
+            else:
+                data[f.name] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """The inverse of to_dict; keys that are neither a field nor a declared pattern option are dropped."""
+        from .options import pattern_option
+
+        known = {f.name for f in dataclasses.fields(cls)} - {"options"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for key in ("transports", "patterns", "sizes"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        kwargs["options"] = {k: v for k, v in data.items() if k not in known and pattern_option(k) is not None}
+        return cls(**kwargs)
+
+
+def validate(*, flags: dict[str, str] | None = None, experiment: str | None = None,
+             extra: dict[str, Any] | None = None, **values: Any) -> RunConfig:
     """Build a RunConfig from loosely typed input (CLI strings or TOML values); ConfigError on anything bad.
 
-    ``flags`` maps a field to the name shown in errors (``--size`` on the CLI, ``sizes`` in a TOML file).
+    ``values`` are keyed by option name (``sizes``, ``clients``); None means not given. ``flags`` maps an option
+    to the name shown in errors (``--size`` on the CLI, ``FILE:LINE: sizes`` in a TOML file).
     """
-    from .patterns import PATTERNS
-    from .transports import TRANSPORTS, available_names
+    from .options import build
 
-    names = {**{k: f"--{k}" for k in ("transport", "pattern", "size", "count", "duration", "warmup", "trials",
-                                       "seed", "timeout", "pin", "clients", "output")}, **(flags or {})}
-    kwargs: dict[str, Any] = {"verify": bool(verify), "experiment": experiment, "extra": dict(extra or {})}
-
-    known_transports = list(TRANSPORTS)
-    if transports is None or transports == "":
-        if transports == "":
-            raise ConfigError(f"{names['transport']}: empty; name transports, e.g. tcp,udp,pipe, or 'all'")
-        kwargs["transports"] = tuple(available_names())
-    else:
-        items = split_list(transports, names["transport"]) if isinstance(transports, str) else list(transports)
-        if items == ["all"]:
-            items = known_transports
-        chosen: list[str] = []
-        for item in items:
-            if item not in TRANSPORTS:
-                raise ConfigError(
-                    f"{names['transport']}: unknown transport {item!r}{closest(str(item), known_transports)}; "
-                    f"known: {', '.join(known_transports)}"
-                )
-            if item not in chosen:
-                chosen.append(item)
-        kwargs["transports"] = tuple(chosen)
-
-    if patterns is not None:
-        items = split_list(patterns, names["pattern"]) if isinstance(patterns, str) else list(patterns)
-        for item in items:
-            if item not in PATTERNS:
-                raise ConfigError(
-                    f"{names['pattern']}: unknown pattern {item!r}{closest(str(item), list(PATTERNS))}; "
-                    f"known: {', '.join(PATTERNS)}"
-                )
-        kwargs["patterns"] = tuple(dict.fromkeys(items))
-
-    if sizes is not None:
-        if isinstance(sizes, str):
-            items = split_list(sizes, names["size"])
-        elif isinstance(sizes, (list, tuple)):
-            items = list(sizes)
-            if not items:
-                raise ConfigError(f"{names['size']}: empty list; give sizes such as 64,4K,64K")
-        else:
-            items = [sizes]
-        parsed = []
-        for item in items:
-            if isinstance(item, bool) or not isinstance(item, (int, str)):
-                raise ConfigError(f"{names['size']}: {item!r} is not a size; write bytes or 4K/1M")
-            parsed.append(parse_size(str(item), names["size"]))
-        kwargs["sizes"] = tuple(dict.fromkeys(parsed))
-
-    if count is not None and duration is not None:
-        raise ConfigError(
-            f"{names['count']} and {names['duration']} both given; a trial ends after a count or a duration, "
-            "use one of them"
-        )
-    if count is not None:
-        kwargs["count"] = _int_in_range(count, names["count"], 1, MAX_COUNT, "the message count")
-    if duration is not None:
-        kwargs["duration"] = _float_in_range(duration, names["duration"], 0.0, MAX_DURATION, "the duration in seconds")
-    if warmup is not None:
-        kwargs["warmup"] = _int_in_range(warmup, names["warmup"], 0, MAX_WARMUP, "the warm-up count")
-    if trials is not None:
-        kwargs["trials"] = _int_in_range(trials, names["trials"], 1, MAX_TRIALS, "the number of trials")
-    if seed is not None:
-        kwargs["seed"] = _int_in_range(seed, names["seed"], 0, MAX_SEED, "the seed")
-    if timeout is not None:
-        kwargs["timeout"] = _float_in_range(timeout, names["timeout"], 0.0, MAX_TIMEOUT, "the timeout in seconds")
-    if pin is not None:
-        kwargs["pin"] = parse_pin(pin, names["pin"])
-    if clients is not None:
-        kwargs["clients"] = _int_in_range(clients, names["clients"], 1, MAX_CLIENTS, "the number of clients")
-    if output is not None:
-        kwargs["output"] = check_output_path(output, names["output"])
-    return RunConfig(**kwargs)
+    return build({k: v for k, v in values.items() if v is not None}, flags or {}, experiment=experiment,
+                 extra=extra)
 
 
 def check_text_path(path: str, flag: str) -> str:
@@ -281,10 +218,7 @@ def check_output_path(path: Any, flag: str = "--output") -> str:
     """The result path must be creatable: an existing, writable directory; never a directory itself."""
     if not isinstance(path, str) or path == "":
         raise ConfigError(f"{flag}: {path!r} is not a file path")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(f"{flag}: the path {path!r} is not valid UTF-8; use a plain UTF-8 file name") from None
+    check_text_path(path, flag)
     if path == "-":
         return path
     parent = os.path.dirname(os.path.abspath(path)) or "."

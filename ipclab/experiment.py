@@ -15,6 +15,7 @@
     clients = 1
     output = "results/latency-vs-size.json"
 
+The keys are the run options' TOML keys (ipclab.options: a pattern's own options too) plus ``description``.
 Unknown keys and wrong types are errors naming the key and its line. CLI flags override the file.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from .config import closest
@@ -34,24 +36,15 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 MAX_EXPERIMENT_BYTES = 1024 * 1024
+# The one key that is not a run option: a note recorded in the result (config.extra.description).
+NOTES: dict[str, tuple[tuple[type, ...], str]] = {"description": ((str,), "a string")}
 
-# key -> (accepted types, description used in errors)
-SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
-    "description": ((str,), "a string"),
-    "transports": ((list, str), "a list of transport names or a string"),
-    "patterns": ((list, str), "a list of pattern names or a string"),
-    "sizes": ((list, str, int), "a list of sizes (64, \"4K\") or a string"),
-    "count": ((int,), "a whole number"),
-    "duration": ((int, float), "a number of seconds"),
-    "warmup": ((int,), "a whole number"),
-    "trials": ((int,), "a whole number"),
-    "seed": ((int,), "a whole number"),
-    "timeout": ((int, float), "a number of seconds"),
-    "pin": ((str,), "auto, none, same, cross or \"0,1\""),
-    "verify": ((bool,), "true or false"),
-    "clients": ((int,), "a whole number"),
-    "output": ((str,), "a file path"),
-}
+
+def schema() -> dict[str, tuple[tuple[type, ...], str]]:
+    """Every key an experiment file accepts -> (TOML types, how the type is described): from the option table."""
+    from .options import toml_keys
+
+    return {**NOTES, **{key: (o.toml_types, o.toml_text) for key, o in toml_keys().items()}}
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -84,13 +77,14 @@ def load(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--experiment: {path!r} is not valid TOML: {exc}") from None
     out: dict[str, Any] = {}
+    keys = schema()
     for key, value in data.items():
         line = _line_of(text, key)
         where = f"{path}:{line}" if line else path
-        if key not in SCHEMA:
-            known = ", ".join(SCHEMA)
-            raise ConfigError(f"{where}: unknown key {key!r}{closest(key, list(SCHEMA))}; known keys: {known}")
-        types, desc = SCHEMA[key]
+        if key not in keys:
+            known = ", ".join(keys)
+            raise ConfigError(f"{where}: unknown key {key!r}{closest(key, list(keys))}; known keys: {known}")
+        types, desc = keys[key]
         if isinstance(value, bool) and bool not in types:
             ok = False
         else:
@@ -107,16 +101,15 @@ def load(path: str) -> dict[str, Any]:
     return out
 
 
-def flag_names(path: str, text_keys: dict[str, Any]) -> dict[str, str]:
-    """Names used in validation errors for values that came from the file: 'FILE:LINE: sizes'."""
+def key_labels(path: str, keys: Iterable[str]) -> dict[str, str]:
+    """How errors name values that came from the file: key -> 'FILE:LINE: key'."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError:
         text = ""
-    singular = {"transports": "transport", "patterns": "pattern", "sizes": "size"}
-    names = {}
-    for key in text_keys:
+    labels = {}
+    for key in keys:
         line = _line_of(text, key)
-        names[singular.get(key, key)] = f"{path}:{line}: {key}" if line else f"{path}: {key}"
-    return names
+        labels[key] = f"{path}:{line}: {key}" if line else f"{path}: {key}"
+    return labels

@@ -1,6 +1,9 @@
 """Hostile and wrong input, through the real CLI: every case exits 2 with exactly one stderr line
 ``ipclab: error: ...`` (no traceback, nothing started, nothing leaked). Files a case needs are written to a
-temporary directory and named ``{d}/NAME`` in its arguments."""
+temporary directory and named ``{d}/NAME`` in its arguments.
+
+The cases run ``ipclab.cli.main`` in-process (fast tier: a refused input starts nothing); those that need an
+environment variable read at import time run ``python -m ipclab`` (process tier)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import os
 
 import pytest
 
+from ipclab.cli import main
 from ipclab.config import check_output_path
 from ipclab.errors import ConfigError
 
@@ -159,25 +163,45 @@ def test_at_least_30_cases() -> None:
     assert len({c[0] for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case_id, argv, expect, env", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(cli, files: str, case_id: str, argv: list[str], expect: str, env: dict | None) -> None:
-    if argv[0] in ("report", "compare") and not HAVE_REPORT:
-        pytest.skip("ipclab report/compare not present yet")
-    args = [a.replace("{d}", files) for a in argv]
-    full_env = dict(env or {})
-    if env:
-        here = os.path.dirname(os.path.abspath(__file__))
-        full_env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(here), here])
-    proc = cli(*args, env=full_env, timeout=60)
-    lines = proc.stderr.splitlines()
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr
+def _check(code: int, out: str, err: str, expect: str) -> None:
+    lines = err.splitlines()
+    assert code == 2, (code, err[-2000:])
+    assert "Traceback" not in err
     assert len(lines) == 1, lines
     assert lines[0].startswith("ipclab: error: "), lines
     assert expect in lines[0], lines[0]
-    assert proc.stdout == "", proc.stdout[:500]
+    assert out == "", out[:500]
 
 
+def _skip_without_report(argv: list[str]) -> None:
+    if argv[0] in ("report", "compare") and not HAVE_REPORT:
+        pytest.skip("ipclab report/compare not present yet")
+
+
+IN_PROCESS = [c for c in CASES if c[3] is None]
+WITH_ENV = [c for c in CASES if c[3] is not None]
+
+
+@pytest.mark.parametrize("case_id, argv, expect, env", IN_PROCESS, ids=[c[0] for c in IN_PROCESS])
+def test_bad_input(capsys, files: str, case_id: str, argv: list[str], expect: str, env: None) -> None:
+    _skip_without_report(argv)
+    code = main([a.replace("{d}", files) for a in argv])  # an uncaught exception here is the traceback case
+    out, err = capsys.readouterr()
+    _check(code, out, err, expect)
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("case_id, argv, expect, env", WITH_ENV, ids=[c[0] for c in WITH_ENV])
+def test_bad_input_from_environment(cli, files: str, case_id: str, argv: list[str], expect: str,
+                                    env: dict[str, str]) -> None:
+    _skip_without_report(argv)
+    here = os.path.dirname(os.path.abspath(__file__))
+    full_env = {**env, "PYTHONPATH": os.pathsep.join([os.path.dirname(here), here])}
+    proc = cli(*[a.replace("{d}", files) for a in argv], env=full_env, timeout=60)
+    _check(proc.returncode, proc.stdout, proc.stderr, expect)
+
+
+@pytest.mark.process
 def test_size_zero_is_an_na_cell_not_an_error(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "pipe", "-p", "stream", "-s", "0,64", "-n", "20", "-q", "-f", "csv", "-o", str(out))
@@ -196,6 +220,7 @@ def test_output_probe_is_real_not_access(tmp_path) -> None:
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".ipclab-probe")]
 
 
+@pytest.mark.process
 def test_default_results_dir_that_cannot_be_made(cli, tmp_path) -> None:
     """No --output and ./results is a file: one line naming the fix, exit 2, no traceback."""
     (tmp_path / "results").write_text("not a directory")

@@ -1,4 +1,5 @@
-"""`ipclab run/list/sysinfo` end to end through `python -m ipclab`, as a user runs them."""
+"""`ipclab run/list/sysinfo`: runs end to end through `python -m ipclab`, as a user runs them (process tier);
+list, sysinfo and help in-process through ``ipclab.cli.main`` (fast tier)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import os
 
 import pytest
 
+from ipclab import results
+from ipclab.cli import main
+
 CORE = ["pipe", "unix", "tcp", "udp"]
 
 
@@ -17,6 +21,7 @@ def _load(path: str) -> dict:
         return json.load(f)
 
 
+@pytest.mark.process
 def test_run_prints_tables_and_saves_json(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "--transport", "tcp,udp,pipe", "--size", "64,4K", "--count", "200", "-q", "-o", str(out))
@@ -25,7 +30,7 @@ def test_run_prints_tables_and_saves_json(cli, tmp_path) -> None:
     assert "stream: throughput at the consumer (MB/s)" in proc.stdout
     assert f"result saved to {out}" in proc.stdout
     result = _load(str(out))
-    assert result["format"] == "ipclab-result" and result["format_version"] == 1
+    assert result["format"] == "ipclab-result" and result["format_version"] == results.FORMAT_VERSION
     meta = result["metadata"]
     for key in ("ipclab_version", "python_version", "kernel", "cpu_model", "cpu_count", "start_method",
                 "pipe_size_bytes", "socket_buffers"):
@@ -51,6 +56,7 @@ def test_run_prints_tables_and_saves_json(cli, tmp_path) -> None:
                 assert m["received"] == 200 and m["mb_s"] > 0
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("transport", CORE)
 def test_each_core_transport_both_patterns(cli, tmp_path, transport) -> None:
     out = tmp_path / "r.json"
@@ -62,6 +68,7 @@ def test_each_core_transport_both_patterns(cli, tmp_path, transport) -> None:
         assert c["status"] == "ok" and c["trials"][0]["metrics"]["corrupt"] == 0
 
 
+@pytest.mark.process
 def test_size_a_transport_cannot_carry_is_na_not_a_crash(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "udp,pipe", "-s", "0,1M", "-p", "stream", "-n", "50", "-q", "-o", str(out))
@@ -75,6 +82,7 @@ def test_size_a_transport_cannot_carry_is_na_not_a_crash(cli, tmp_path) -> None:
     assert "n/a [" in proc.stdout and "65507" in proc.stdout
 
 
+@pytest.mark.process
 def test_trials_median_and_fresh_processes(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "pipe", "-p", "pingpong", "-s", "64", "-n", "200", "-k", "3", "-q", "-o", str(out))
@@ -85,6 +93,7 @@ def test_trials_median_and_fresh_processes(cli, tmp_path) -> None:
     assert "median of 3 trials" in proc.stdout
 
 
+@pytest.mark.process
 def test_format_json_to_stdout_matches_file(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "pipe", "-s", "64", "-n", "100", "-q", "-o", str(out), "--format", "json")
@@ -94,6 +103,7 @@ def test_format_json_to_stdout_matches_file(cli, tmp_path) -> None:
     assert str(out) in proc.stderr
 
 
+@pytest.mark.process
 def test_output_dash_prints_json_and_writes_nothing(cli, tmp_path) -> None:
     proc = cli("run", "-t", "pipe", "-s", "64", "-n", "100", "-q", "-o", "-", cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -101,6 +111,7 @@ def test_output_dash_prints_json_and_writes_nothing(cli, tmp_path) -> None:
     assert not os.path.exists(tmp_path / "results")
 
 
+@pytest.mark.process
 def test_default_output_goes_to_results_dir(cli, tmp_path) -> None:
     proc = cli("run", "-t", "pipe", "-p", "pingpong", "-s", "64", "-n", "100", "-q", cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -109,6 +120,7 @@ def test_default_output_goes_to_results_dir(cli, tmp_path) -> None:
     assert f"results/{files[0]}" in proc.stdout
 
 
+@pytest.mark.process
 def test_csv_and_markdown_formats(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "pipe,tcp", "-s", "64", "-n", "100", "-q", "-o", str(out), "--format", "csv")
@@ -121,25 +133,86 @@ def test_csv_and_markdown_formats(cli, tmp_path) -> None:
     assert "| transport" in proc.stdout and "|:--" in proc.stdout
 
 
-def test_list_shows_every_transport(cli) -> None:
-    proc = cli("list", "--json")
-    assert proc.returncode == 0
-    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+def test_list_shows_every_transport(capsys) -> None:
+    assert main(["list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     for name in CORE:
         assert rows[name]["available"] is True
     assert rows["udp"]["reliable"] is False and rows["udp"]["max_message"] == 65507
     assert rows["tcp"]["reliable"] is True
-    text = cli("list").stdout
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
     assert "transports available" in text and "65507" in text
 
 
-def test_sysinfo(cli) -> None:
-    proc = cli("sysinfo", "--json")
-    info = json.loads(proc.stdout)
+def test_sysinfo(capsys) -> None:
+    assert main(["sysinfo", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
     assert info["cpu_count"] >= 1 and info["kernel"] and info["pipe_size_bytes"] > 0
-    assert "kernel" in cli("sysinfo").stdout
+    assert main(["sysinfo"]) == 0
+    assert "kernel" in capsys.readouterr().out
 
 
-def test_no_command_prints_help(cli) -> None:
-    proc = cli()
-    assert proc.returncode == 2 and "run" in proc.stdout
+def test_no_command_prints_help(capsys) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    for command in ("run", "list", "sysinfo", "report", "plot", "compare", "clean", "serve"):
+        assert command in out
+
+
+@pytest.mark.process
+def test_entry_point_is_the_package_main(cli) -> None:
+    """`python -m ipclab` reaches ipclab.cli:main, the script entry point pyproject names."""
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("ipclab ")
+
+
+def _fake_subcommand(monkeypatch, handler) -> None:
+    """A subcommand module registered as a new one is: the module, and one line in SUBCOMMANDS."""
+    import sys
+    import types
+
+    import ipclab.cli
+
+    module = types.ModuleType("fake_subcommand")
+
+    def add_parser(subparsers) -> None:
+        p = subparsers.add_parser("hello", help="a subcommand only this test knows")
+        p.add_argument("--name", default="world")
+        p.set_defaults(handler=handler)
+
+    module.add_parser = add_parser  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_subcommand", module)
+    monkeypatch.setattr(ipclab.cli, "SUBCOMMANDS", (*ipclab.cli.SUBCOMMANDS, "fake_subcommand"))
+
+
+def test_a_subcommand_is_one_module_and_one_line(monkeypatch, capsys) -> None:
+    def hello(args) -> int:
+        print(f"hello {args.name}")
+        return 3
+
+    _fake_subcommand(monkeypatch, hello)
+    assert main(["hello", "--name", "ipclab"]) == 3
+    assert capsys.readouterr().out == "hello ipclab\n"
+    assert main([]) == 2 and "a subcommand only this test knows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("error, code", [("config", 2), ("worker", 1), ("bug", None)])
+def test_the_cli_alone_turns_errors_into_exit_codes(monkeypatch, capsys, error, code) -> None:
+    from ipclab.errors import ConfigError, WorkerError
+
+    def fail(args) -> int:
+        if error == "config":
+            raise ConfigError("--name: 'x' is not a name")
+        if error == "worker":
+            raise WorkerError("client killed by SIGKILL")
+        raise ZeroDivisionError("a bug")
+
+    _fake_subcommand(monkeypatch, fail)
+    if code is None:  # anything else is a bug: it keeps its traceback
+        with pytest.raises(ZeroDivisionError):
+            main(["hello"])
+        return
+    assert main(["hello"]) == code
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("ipclab: error: ")

@@ -9,9 +9,10 @@ import os
 import pytest
 from conftest import ROOT
 
-from ipclab.cli import build_config, build_parser
+from ipclab.cli import build_parser
+from ipclab.cli.run import build_config
 from ipclab.errors import ConfigError
-from ipclab.experiment import SCHEMA, load
+from ipclab.experiment import load, schema
 
 SHIPPED = sorted(glob.glob(os.path.join(ROOT, "experiments", "*.toml")))
 
@@ -38,7 +39,7 @@ def test_shipped_experiment_parses_and_validates(path, tmp_path, monkeypatch):
         text = f.read()
     assert text.startswith("# Question"), "each experiment opens with the question it answers"
     raw = load(path)
-    assert raw.get("description") and set(raw) <= set(SCHEMA)
+    assert raw.get("description") and set(raw) <= set(schema())
     config = config_for(path)
     assert config.transports and config.patterns and config.sizes
     assert config.experiment == path and config.extra["description"] == raw["description"]
@@ -89,6 +90,7 @@ def test_cli_flags_override_the_file(tmp_path):
     assert config.transports == ("pipe", "unix")  # not overridden: kept from the file
 
 
+@pytest.mark.process
 def test_experiment_run_end_to_end(cli, tmp_path):
     out = tmp_path / "exp.json"
     path = write(tmp_path, 'description = "tiny"\ntransports = "pipe"\npatterns = ["pingpong"]\nsizes = [64]\n'

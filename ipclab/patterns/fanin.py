@@ -25,7 +25,8 @@ import time
 from typing import Any
 
 from .. import stats
-from ..declarations import Metric, PatternSpec, TrafficShape
+from ..config import whole
+from ..declarations import Metric, PatternOption, PatternSpec, TrafficShape
 from .common import (
     END_MARKERS,
     HEADER,
@@ -41,6 +42,12 @@ from .common import (
 )
 
 LABELS = {"server": "consumer", "client": "producer"}
+MAX_CLIENTS = 64  # producers: each is a fresh interpreter
+
+
+def _parse_clients(value: Any, flag: str) -> int:
+    return whole(value, flag, 1, MAX_CLIENTS, "the number of clients")
+
 
 SPEC = PatternSpec(
     name="fanin",
@@ -55,6 +62,7 @@ SPEC = PatternSpec(
     ),
     tables=("mb_s", "fair_jain", "share_min_pct", "cpu_us_msg"),
     sample_key="received",
+    options=(PatternOption("clients", "producers for fan-in patterns (default: 1)", 1, _parse_clients),),
 )
 TAG_SHIFT = 48
 NUMBER_MASK = (1 << TAG_SHIFT) - 1

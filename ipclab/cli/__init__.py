@@ -1,0 +1,91 @@
+"""Command line: one module per subcommand. The only place that prints errors and picks exit codes.
+
+Exit status: 0 success; 1 a run finished but some cells failed (or a run-time error); 2 bad input;
+130/143 interrupted by SIGINT/SIGTERM (results measured so far are saved). Anything else is a bug and keeps
+its traceback.
+
+A subcommand is a module with ``add_parser(subparsers)``, which adds its parser and sets ``handler`` (a
+function ``(args) -> exit status``) with ``set_defaults``; registering it is one line in :data:`SUBCOMMANDS`.
+Modules that still offer ``add_commands(subparsers)`` (several subcommands at once) are accepted too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable
+
+from .. import __version__
+from ..errors import IpclabError
+from .common import Parser, formatter, terminate_as_exception
+
+# One module per subcommand, in --help order. A module that is absent (an optional part not installed) is
+# skipped.
+SUBCOMMANDS = (
+    "ipclab.cli.run",
+    "ipclab.cli.listing",
+    "ipclab.cli.sysinfo",
+    "ipclab.cli.report",
+    "ipclab.cli.plot",
+    "ipclab.cli.compare",
+    "ipclab.cli.clean",
+    "ipclab.cli.serve",
+)
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="ipclab", formatter_class=formatter,
+                    description="Compare inter-process communication mechanisms with real processes.")
+    parser.add_argument("--version", action="version", version=f"ipclab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise  # the module exists but something it imports is missing: a bug, keep the traceback
+            continue
+        add = getattr(module, "add_parser", None) or module.add_commands
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``ipclab`` entry point: parse, dispatch, and turn user errors into one line and an exit status."""
+    # SIGTERM becomes an exception from the start (exit 143 via IpclabError), not only during a sweep.
+    with terminate_as_exception():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
+        return handler(args)
+    except IpclabError as exc:
+        print(f"ipclab: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ipclab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `ipclab report ... | head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except OSError as exc:  # an exhausted resource outside any cell: name the limit (anything else is a bug)
+        from ..resources import explain, is_exhaustion
+
+        if not is_exhaustion(exc):
+            raise
+        print(f"ipclab: error: {explain(exc)}", file=sys.stderr)
+        return 1

@@ -1,0 +1,28 @@
+"""``ipclab plot RESULT.json -o FILE``: latency/throughput vs size, latency CDF or CPU cost (needs matplotlib)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import add_command
+
+
+def add_parser(subparsers: Any) -> None:
+    plo = add_command(
+        subparsers, "plot", cmd_plot, help="latency/throughput vs size, latency CDF, CPU cost (PNG or SVG; needs "
+        "matplotlib)", raw=True,
+        description="Plot a result file. Needs matplotlib: pip install 'ipclab[plot]'.",
+        epilog="examples:\n  ipclab plot results/run.json -o latency.png\n"
+               "  ipclab plot results/run.json --kind cdf -o cdf.svg")
+    plo.add_argument("result", metavar="RESULT.json")
+    plo.add_argument("--output", "-o", metavar="FILE.png|svg", required=True, help="image file (.png or .svg)")
+    plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "cpu"),
+                     help="what to plot (default: latency if the result has ping-pong cells, else throughput)")
+    plo.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ..report.commands import cmd_plot as plot
+
+    return plot(args)

@@ -1,0 +1,127 @@
+"""``ipclab run``: measure transports x patterns x sizes, print tables, save the JSON result after every cell.
+
+The run options (flags, experiment keys, validation) come from the one option table, :mod:`ipclab.options`;
+this module adds only what is not part of the config: --experiment, --format and --quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any
+
+from ..config import FORMATS, RunConfig
+from ..errors import ConfigError, Interrupted
+from .common import add_command, formatter, terminate_as_exception
+
+
+def add_parser(subparsers: Any) -> None:
+    from .. import options
+
+    run = add_command(
+        subparsers, "run", cmd_run, help="measure transports x patterns x sizes; print tables, save JSON",
+        formatter_class=formatter,
+        description="Spawn producer/consumer processes for every cell (pattern x transport x size), print "
+        "comparison tables and save the full result as JSON.",
+        epilog="examples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K --trials 3\n"
+        "  ipclab run --experiment experiments/latency-vs-size.toml")
+    options.add_arguments(run)
+    run.add_argument("--experiment", "-e", metavar="FILE", help="TOML experiment file; flags override it")
+    run.add_argument("--format", "-f", choices=FORMATS, default="table",
+                     help="what to print: tables (table, markdown, csv) or the whole result (json)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def build_config(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of ``ipclab run ARGS``: flags over the experiment file's keys, validated by the table."""
+    from ..config import check_text_path
+    from ..experiment import key_labels, load
+    from ..options import resolve, table
+
+    given = {o.name: getattr(args, o.name, None) for o in table()}
+    if not args.experiment:
+        return resolve(given)
+    path = check_text_path(args.experiment, "--experiment")
+    values = load(path)
+    extra = {"description": values.pop("description")} if "description" in values else {}
+    return resolve(given, values, key_labels(path, values), experiment=path, extra=extra)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .. import results
+    from ..progress import Progress
+    from ..runner import Runner
+
+    config = build_config(args)
+    path = config.output
+    if path is None:
+        try:
+            os.makedirs("results", exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--output: cannot create the default directory results/ ({exc.strerror}); "
+                              "pass --output PATH") from None
+        path = results.default_path("results")
+    to_stdout = path == "-"
+
+    def save(result: dict[str, Any]) -> None:
+        if not to_stdout:
+            results.save(result, path)
+
+    runner = Runner(config, on_cell=save)
+    interrupted: Interrupted | None = None
+    with terminate_as_exception(), Progress(quiet=args.quiet) as progress:
+        runner.progress = progress
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            interrupted = Interrupted(signal.SIGINT)
+        except Interrupted as exc:
+            interrupted = exc
+    result = runner.result
+    if interrupted is not None:  # also when the signal came before or after the sweep proper
+        result["interrupted"] = True
+    save(result)
+    if interrupted is not None:
+        where = "" if to_stdout else f"; results measured so far saved to {path}"
+        print(f"ipclab: {interrupted}{where}", file=sys.stderr)
+        return interrupted.exit_code
+
+    if args.format == "json" or to_stdout:
+        sys.stdout.write(results.dumps(result))
+    else:
+        sys.stdout.write(render_run_tables(result, args.format))
+    for line in run_warnings(result):
+        print(f"ipclab: warning: {line}", file=sys.stderr)
+    failed = [c for c in result["cells"] if c["status"] == "failed"]
+    for c in failed:
+        print(f"ipclab: failed: {c['pattern']} {c['transport']} {c['size_bytes']} B: {c['reason']}", file=sys.stderr)
+    if not to_stdout:
+        stream = sys.stdout if args.format in ("table", "markdown") else sys.stderr
+        print(f"\nresult saved to {path}", file=stream)
+    return 1 if failed else 0
+
+
+def render_run_tables(result: dict[str, Any], fmt: str) -> str:
+    """The tables ``run`` prints (table, markdown or csv). The one call to swap for the shared table renderer."""
+    from ..report.tables import render
+
+    return render(result, fmt)
+
+
+def run_warnings(result: dict[str, Any]) -> list[str]:
+    """The warning lines ``run`` prints after its tables: the machine's, then each cell's."""
+    from ..model import warning_message
+
+    meta = result.get("metadata", {})
+    out = []
+    if meta.get("virtualization"):
+        out.append(f"running on a virtual machine ({meta['virtualization']}): wake-up latencies depend on the "
+                   "hypervisor; compare figures only with runs from the same machine")
+    cpus = meta.get("cpu_affinity") or []
+    if cpus and len(cpus) < 2:
+        out.append(f"only {len(cpus)} CPU usable: producer and consumer always share it")
+    out += [f"{c['pattern']} {c['transport']} {c['size_bytes']} B: {warning_message(w)}" for c in result["cells"]
+            for w in c.get("warnings", [])]
+    return out

@@ -1,0 +1,262 @@
+"""The typed result model behind the versioned JSON: Result -> Cell -> Trial, and Warning {code, message}.
+
+``Result.from_dict(d)`` validates every field a command reads (types, finite numbers, a known format version,
+warnings as strings (format 1) or ``{code, message}`` objects (format 2)) and raises one-line ConfigErrors;
+``to_dict()`` writes it back. A record remembers which keys its source had and keeps keys it does not know, so
+``Result.from_dict(d).to_dict() == d`` for any valid ``d``: an old file is written back as it was read.
+
+Format versions: 1 warnings are strings; 2 a warning may be an object ``{"code": ..., "message": ...}``
+(strings stay readable). Units are in key names (_ns, _us, _s, _bytes; mb_s = 10**6 bytes/s).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+
+FORMAT = "ipclab-result"
+FORMAT_VERSION = 2
+STATUSES = ("ok", "n/a", "failed")
+
+Number = int | float
+Figure = int | float | list[Number] | None  # a per-trial figure: a number, a distribution, or not measured
+
+
+class Invalid(ConfigError):
+    """A result that is not usable: the message says where and what (one line)."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Invalid(f"{what} is not an object")
+    return value
+
+
+def _optional(value: Any, kinds: tuple[type, ...], what: str) -> Any:
+    if value is not None and (isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds)):
+        raise Invalid(f"{what} is not {' or '.join(k.__name__ for k in kinds)}")
+    return value
+
+
+def _figures(data: Any, what: str, *, lists: bool) -> dict[str, Any]:
+    """A {name: number | None} object (with ``lists``: or a list of numbers): exporters do arithmetic on these."""
+    for name, value in _object(data, what).items():
+        ok = value is None or _number(value) or (lists and isinstance(value, list) and all(map(_number, value)))
+        if not ok:
+            raise Invalid(f"{what} {name!r} is not a number")
+    return data
+
+
+@dataclass(frozen=True)
+class Warning:  # noqa: A001 - the result's own warning record, as the JSON calls it
+    """One piece of advice: ``code`` names the kind (None: a plain string from an older file)."""
+
+    message: str
+    code: str | None = None
+
+    @classmethod
+    def from_json(cls, value: Any, what: str = "warning") -> Warning:
+        if isinstance(value, str):
+            return cls(value)
+        if (isinstance(value, dict) and set(value) == {"code", "message"} and isinstance(value["code"], str)
+                and isinstance(value["message"], str)):
+            return cls(value["message"], value["code"])
+        raise Invalid(f"{what} is neither a string nor {{code, message}}")
+
+    def to_json(self) -> str | dict[str, str]:
+        return self.message if self.code is None else {"code": self.code, "message": self.message}
+
+
+def warning_message(value: Any) -> str:
+    """The text of a warning as stored: a string (format 1) or {code, message} (format 2)."""
+    return Warning.from_json(value).message
+
+
+class _Record:
+    """Writes back the keys its source had (in order), plus any other field once it holds something."""
+
+    _keys: tuple[str, ...]
+    extra: dict[str, Any]
+
+    def _json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        full = {**self._json(), **self.extra}
+        if not self._keys:
+            return full
+        defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                    for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        later = [k for k in full if k not in self._keys and full[k] != defaults.get(k)]
+        return {k: full[k] for k in [*self._keys, *later] if k in full}
+
+
+def _extra(data: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in known}
+
+
+@dataclass
+class Trial(_Record):
+    """One trial of a cell: its figures and the workers' raw records (role -> object)."""
+
+    trial: int
+    metrics: dict[str, Figure] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    _keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    KNOWN: ClassVar[tuple[str, ...]] = ("trial", "metrics", "raw")
+
+    @classmethod
+    def from_dict(cls, data: Any, what: str = "trial") -> Trial:
+        data = _object(data, what)
+        number = data.get("trial", 0)
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise Invalid(f"{what} has no valid 'trial'")
+        return cls(number, _figures(data.get("metrics", {}), f"{what} metrics", lists=True),
+                   _object(data.get("raw", {}), f"{what} raw"), _extra(data, cls.KNOWN), tuple(data))
+
+    def _json(self) -> dict[str, Any]:
+        return {"trial": self.trial, "metrics": self.metrics, "raw": self.raw}
+
+
+@dataclass
+class Cell(_Record):
+    """One pattern x transport x size: status ok | n/a | failed, its trials, their summary and its warnings."""
+
+    pattern: str
+    transport: str
+    size_bytes: int
+    status: str = "ok"
+    reason: str | None = None
+    count: int | None = None
+    duration_s: float | None = None
+    warmup: int | None = None
+    placement: str | None = None
+    cpus: dict[str, list[int] | None] | None = None
+    trials: list[Trial] = field(default_factory=list)
+    summary: dict[str, float | None] = field(default_factory=dict)  # median over trials
+    spread: dict[str, float | None] = field(default_factory=dict)  # (max-min)/median over trials
+    warnings: list[Warning] = field(default_factory=list)
+    traceback: str | None = None  # a failed worker's, when it sent one
+    extra: dict[str, Any] = field(default_factory=dict)
+    _keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    KNOWN: ClassVar[tuple[str, ...]] = ("pattern", "transport", "size_bytes", "status", "reason", "count",
+                                        "duration_s", "warmup", "placement", "cpus", "trials", "summary", "spread",
+                                        "warnings", "traceback")
+
+    @classmethod
+    def from_dict(cls, data: Any, what: str = "cell") -> Cell:
+        data = _object(data, what)
+        for key, kind in (("pattern", str), ("transport", str), ("size_bytes", int), ("status", str)):
+            value = data.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise Invalid(f"{what} has no valid {key!r}")
+        if data["size_bytes"] < 0:
+            raise Invalid(f"{what} has a negative size_bytes")
+        if data["status"] not in STATUSES:
+            raise Invalid(f"{what} has status {data['status']!r}; known: {', '.join(STATUSES)}")
+        for key in ("reason", "placement", "traceback"):  # printed and used as dictionary keys by the exporters
+            _optional(data.get(key), (str,), f"{what} {key!r}")
+        for key in ("count", "warmup"):
+            _optional(data.get(key), (int,), f"{what} {key!r}")
+        if data.get("duration_s") is not None and not _number(data["duration_s"]):
+            raise Invalid(f"{what} 'duration_s' is not a number")
+        cpus = data.get("cpus")
+        if cpus is not None and not (isinstance(cpus, dict) and all(
+                v is None or isinstance(v, list) and all(isinstance(c, int) for c in v) for v in cpus.values())):
+            raise Invalid(f"{what} 'cpus' is not an object of CPU lists")
+        trials = data.get("trials", [])
+        warnings = data.get("warnings", [])
+        if not isinstance(trials, list) or not isinstance(warnings, list):
+            raise Invalid(f"{what} has malformed trials or warnings")
+        return cls(
+            data["pattern"], data["transport"], data["size_bytes"], data["status"], data.get("reason"),
+            data.get("count"), data.get("duration_s"), data.get("warmup"), data.get("placement"), cpus,
+            [Trial.from_dict(t, f"{what} trial {j}") for j, t in enumerate(trials)],
+            _figures(data.get("summary", {}), f"{what} summary", lists=False),
+            _figures(data.get("spread", {}), f"{what} spread", lists=False),
+            [Warning.from_json(w, f"{what} warning {j}") for j, w in enumerate(warnings)],
+            data.get("traceback"), _extra(data, cls.KNOWN), tuple(data))
+
+    def _json(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.KNOWN}
+        out["trials"] = [t.to_dict() for t in self.trials]
+        out["warnings"] = [w.to_json() for w in self.warnings]
+        if self.traceback is None and not self._keys:  # written only by failed cells that have one
+            del out["traceback"]
+        return out
+
+
+@dataclass
+class Result(_Record):
+    """A whole sweep: machine metadata, the config it ran (RunConfig.to_dict()) and its cells, in order."""
+
+    format_version: int = FORMAT_VERSION
+    created: str | None = None
+    finished: str | None = None
+    interrupted: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)  # probes.sysinfo()
+    config: dict[str, Any] = field(default_factory=dict)
+    cells: list[Cell] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    _keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    KNOWN: ClassVar[tuple[str, ...]] = ("format", "format_version", "created", "finished", "interrupted", "metadata",
+                                        "config", "cells")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "<result>") -> Result:
+        """Validate and type a result; ConfigError ``'PATH' is not a usable ipclab result: WHAT`` if it is not."""
+        try:
+            return cls._from_dict(data)
+        except Invalid as exc:
+            raise ConfigError(f"{where!r} is not a usable ipclab result: {exc}") from None
+
+    @classmethod
+    def _from_dict(cls, data: Any) -> Result:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise Invalid(f"missing \"format\": \"{FORMAT}\"")
+        version = data.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise Invalid("missing format_version")
+        if version > FORMAT_VERSION:
+            raise Invalid(f"format_version {version} is newer than this ipclab understands ({FORMAT_VERSION}); "
+                          "upgrade ipclab")
+        if not isinstance(data.get("cells"), list):
+            raise Invalid("\"cells\" is not a list")
+        for key in ("created", "finished"):
+            _optional(data.get(key), (str,), repr(key))
+        if not isinstance(data.get("interrupted", False), bool):
+            raise Invalid("'interrupted' is not true or false")
+        metadata = _object(data.get("metadata", {}), "metadata")
+        config = _object(data.get("config", {}), "config")
+        _check_config(config)
+        cells = [Cell.from_dict(c, f"cell {i}") for i, c in enumerate(data["cells"])]
+        return cls(version, data.get("created"), data.get("finished"), data.get("interrupted", False), metadata,
+                   config, cells, _extra(data, cls.KNOWN), tuple(data))
+
+    def _json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "format_version": self.format_version, "created": self.created,
+                "finished": self.finished, "interrupted": self.interrupted, "metadata": self.metadata,
+                "config": self.config, "cells": [c.to_dict() for c in self.cells]}
+
+
+def _check_config(config: Mapping[str, Any]) -> None:
+    """The config keys the reports read: trials (a count), the swept lists, pin and the experiment notes."""
+    _optional(config.get("trials"), (int,), "config 'trials'")
+    for key, kind in (("transports", str), ("patterns", str), ("sizes", int)):
+        items = config.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, kind) and not isinstance(i, bool) for i in items):
+            raise Invalid(f"config {key!r} is not a list of {kind.__name__}")
+    for key in ("pin", "experiment", "output"):
+        _optional(config.get(key), (str,), f"config {key!r}")
+    description = _object(config.get("extra") or {}, "config 'extra'").get("description")
+    _optional(description, (str,), "config description")
