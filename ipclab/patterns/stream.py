@@ -30,6 +30,7 @@ from .common import (
     new_samples,
 )
 
+ORDER = 20
 LABELS = {"server": "consumer", "client": "producer"}
 
 SPEC = PatternSpec(
