@@ -60,6 +60,7 @@ SPEC = PatternSpec(
         Metric("burst_p99_us", "burst of K messages + ack, p99", "µs", False, "burst", 99.0),
     ),
     tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg"),
+    report_tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg", "loss_pct"),
     sample_key="bursts",
     quantiles_key="burst_quantiles_ns",
     distribution="burst round trip (K messages + ack)",

@@ -49,6 +49,7 @@ SPEC = PatternSpec(
         Metric("rtt_stdev_us", "round trip, standard deviation", "µs", False, "round trip"),
     ),
     tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
+    report_tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
     sample_key="round_trips",
     quantiles_key="rtt_quantiles_ns",
     distribution="round-trip latency",

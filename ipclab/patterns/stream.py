@@ -46,6 +46,7 @@ SPEC = PatternSpec(
         Metric("owl_max_us", "one-way latency under load, max", "µs", False, "message"),
     ),
     tables=("mb_s", "msg_s", "cpu_us_msg"),
+    report_tables=("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
     sample_key="received",
     quantiles_key="owl_quantiles_ns",
     distribution="one-way latency under load",
@@ -113,6 +114,7 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
 def _consumer_counted(ch: Any, ctx: Context) -> dict[str, Any]:
     """Reliable transport, known count: every message must arrive, in order."""
     size, warmup, probe, n = ctx.size, ctx.warmup, ctx.probe, ctx.count
+    assert n is not None  # run() sends only counted reliable runs here
     rbuf = bytearray(size)
     rmv = memoryview(rbuf)
     recv = ch.recv_into
