@@ -20,10 +20,12 @@ must not rely on it being a dict unless they declare options).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..declarations import PatternOption
 from ..errors import ConfigError
+from .common import HEADER_SIZE, Context
 
 
 def parse_int(value: Any, flag: str, low: int, high: int, what: str) -> int:
@@ -56,3 +58,27 @@ def int_option(name: str, help: str, default: int, low: int, high: int, what: st
 def option(ctx_options: dict[str, Any], spec_option: PatternOption) -> Any:
     """The value a worker got for an option, or its declared default (a config from an older runner)."""
     return ctx_options.get(spec_option.name, spec_option.default)
+
+
+def pair_roles(clients: int) -> list[tuple[str, int]]:
+    """One server and one client, whatever --clients says (every pattern but fan-in)."""
+    return [("server", 0), ("client", 0)]
+
+
+Side = Callable[[Any, Context], dict[str, Any]]
+
+
+def by_role(server: Side, client: Side) -> Callable[[str, int, Any, Context], dict[str, Any]]:
+    """A pattern's ``run`` for one server and one client: the worker's role picks the side (once per trial)."""
+
+    def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
+        return server(channel, ctx) if role == "server" else client(channel, ctx)
+
+    return run
+
+
+def needs_header(size: int, what: str) -> str | None:
+    """n/a below the 16-byte header when the pattern keeps ``what`` there (e.g. "fan-in tags ... producer")."""
+    if size < HEADER_SIZE:
+        return f"{what} in the {HEADER_SIZE}-byte header; use {HEADER_SIZE} B or more"
+    return None

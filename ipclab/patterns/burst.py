@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import int_option, option
+from .base import by_role, int_option, needs_header, option, pair_roles
 from .common import (
     END_MARKERS,
     HEADER,
@@ -68,22 +68,12 @@ SPEC = PatternSpec(
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
+roles = pair_roles
 def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
     """Pattern-level n/a (the runner asks after the transport's own check)."""
-    if not transport.reliable and size < HEADER_SIZE:
-        return (f"on a lossy transport the server tells bursts apart by the {HEADER_SIZE}-byte header; "
-                f"use {HEADER_SIZE} B or more")
-    return None
-
-
-def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
-    if role == "server":
-        return _server(channel, ctx)
-    return _client(channel, ctx)
+    if transport.reliable:
+        return None
+    return needs_header(size, "on a lossy transport the server tells bursts apart by a tag")
 
 
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
@@ -196,6 +186,9 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
         send_markers(send, memoryview(end_marker(ctx.payload)), END_MARKERS if lossy else 1)
     return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
             "corrupt": tally.corrupt, "burst": k, "probe": ctx.probe.result()}
+
+
+run = by_role(_server, _client)
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
+from .base import by_role, pair_roles
 from .common import Context, cpu_figures, encode_samples
 from .loops import Tally, latency_figures, round_trips
 
@@ -43,16 +44,7 @@ SPEC = PatternSpec(
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
-def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
-    if role == "server":
-        return _server(channel, ctx)
-    return _client(channel, ctx)
-
-
+roles = pair_roles
 def _read_exactly(conn: Any, view: memoryview) -> int:
     """Bytes read before EOF (len(view) when the whole message came)."""
     got, total = 0, len(view)
@@ -117,6 +109,9 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     dial().close()  # an empty connection tells the server to stop
     return {"samples": encode_samples(samples, n), "n": n, "unexpected": tally.unexpected,
             "probe": ctx.probe.result()}
+
+
+run = by_role(_server, _client)
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:

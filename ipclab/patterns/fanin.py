@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import int_option
+from .base import int_option, needs_header
 from .common import (
     END_MARKERS,
     HEADER,
@@ -76,10 +76,7 @@ def roles(clients: int) -> list[tuple[str, int]]:
 def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
     """Pattern-level n/a, asked after the transport's own check (which decides whether it takes several
     writers, from SPEC.shape.many_writers)."""
-    if size < HEADER_SIZE:
-        return (f"fan-in tags each message with its producer in the {HEADER_SIZE}-byte header; "
-                f"use {HEADER_SIZE} B or more")
-    return None
+    return needs_header(size, "fan-in tags each message with its producer")
 
 
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
 from ..transports.channels import hot_io
+from .base import by_role, pair_roles
 from .common import (
     HEADER,
     HEADER_SIZE,
@@ -56,16 +57,7 @@ SPEC = PatternSpec(
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
-def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
-    if role == "server":
-        return _server(channel, ctx)
-    return _client(channel, ctx)
-
-
+roles = pair_roles
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
     size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
     rbuf = bytearray(size)
@@ -215,6 +207,9 @@ def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> di
         send_markers(send, memoryview(end_marker(ctx.payload)))
     return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
             "corrupt": tally.corrupt, "probe": ctx.probe.result()}
+
+
+run = by_role(_server, _client)
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:

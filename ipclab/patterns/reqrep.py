@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
+from .base import by_role, pair_roles
 from .common import (
     END_MARKERS,
     HEADER,
@@ -61,10 +62,7 @@ SPEC = PatternSpec(
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
+roles = pair_roles
 def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
     """Pattern-level n/a (the runner asks after the transport's own check)."""
     if size == 0:
@@ -79,12 +77,6 @@ def request_size(size: int) -> int:
 def _body(size: int) -> int:
     """Where the checked body of a reply starts (after the header when there is one)."""
     return HEADER_SIZE if size >= HEADER_SIZE else 0
-
-
-def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
-    if role == "server":
-        return _server(channel, ctx)
-    return _client(channel, ctx)
 
 
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
@@ -189,6 +181,9 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
         send_markers(send, memoryview(end_marker(ctx.payload))[:rsize], END_MARKERS if lossy else 1)
     return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
             "corrupt": tally.corrupt, "checked": tally.checked, "probe": ctx.probe.result()}
+
+
+run = by_role(_server, _client)
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:

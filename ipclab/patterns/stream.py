@@ -14,6 +14,7 @@ from typing import Any
 from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
 from ..transports.channels import hot_io
+from .base import pair_roles
 from .common import (
     END_MARKERS,
     HEADER,
@@ -53,10 +54,7 @@ SPEC = PatternSpec(
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
+roles = pair_roles
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
     if role == "server":
         if ctx.reliable and ctx.count is not None:
