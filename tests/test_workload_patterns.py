@@ -174,6 +174,20 @@ def test_fairness_figures() -> None:
     assert fanin.fairness([])["fair_jain"] is None
 
 
+def test_fanin_without_a_contended_window_explains_its_empty_fairness() -> None:
+    ctx = common.Context(size=64, count=2, duration=None, warmup=0, seed=1, verify=False, reliable=True, clients=2)
+    probe = {"cpu_user_s": 0.0, "cpu_sys_s": 0.0}
+    consumer = {"received": 4, "per_producer": [2, 2], "window": None, "reordered": 0, "corrupt": 0,
+                "first_ns": 0, "last_ns": 1000, "latency": "", "probe": probe}
+    producers = {f"client{i}": {"sent": 2, "probe": probe} for i in range(2)}
+    figures = fanin.metrics({"server": consumer, **producers}, ctx)
+    assert figures["fair_jain"] is None and figures["fair_window_msgs"] == 0
+    assert set(figures["missing"]) == {"fair_jain", "share_min_pct", "share_max_pct"}
+    assert "raise --count" in figures["missing"]["fair_jain"]
+    consumer["window"] = [5, 5]
+    assert "missing" not in fanin.metrics({"server": consumer, **producers}, ctx)
+
+
 def test_multistream_reads_every_connection_until_all_close() -> None:
     pairs = [socket.socketpair() for _ in range(3)]
     channel = MultiStreamChannel([a for a, _ in pairs])
