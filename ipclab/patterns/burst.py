@@ -27,19 +27,7 @@ from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
 from .base import by_role, int_option, needs_header, option, pair_roles
-from .common import (
-    END_MARKERS,
-    HEADER,
-    HEADER_SIZE,
-    IDLE_TIMEOUT,
-    REPLY_TIMEOUT,
-    Context,
-    IntegrityError,
-    cpu_figures,
-    encode_samples,
-    end_marker,
-    marker_test,
-)
+from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
 ORDER = 60
@@ -151,8 +139,6 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     pack, unpack = HEADER.pack_into, HEADER.unpack_from
     lossy = not ctx.reliable
     tally, verify, warmup = Tally(), ctx.verify, ctx.warmup
-    if lossy:
-        ch.set_timeout(REPLY_TIMEOUT)
 
     def exchange(burst: int) -> int:
         first = burst * k
@@ -179,11 +165,11 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
             tally.corrupt += 1
         return t1 - t0
 
-    samples, n, lost = round_trips(ctx, exchange)
+    samples, n, lost = round_trips(ctx, exchange, ch)
     if n and not verify and rbody != sbody:  # the last ack is checked byte for byte in any case
         tally.corrupt += 1
     if lossy or ctx.duration is not None:
-        send_markers(send, memoryview(end_marker(ctx.payload)), END_MARKERS if lossy else 1)
+        send_markers(send, ctx.payload, lossy)
     return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
             "corrupt": tally.corrupt, "burst": k, "probe": ctx.probe.result()}
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import stats
-from .common import END_MARKERS, Context, decode_samples, grow, new_samples
+from .common import END_MARKERS, REPLY_TIMEOUT, Context, decode_samples, end_marker, grow, new_samples
 
 LOST = -1  # what exchange() returns when the reply did not come within the timeout (lossy transports)
 DEFAULT_CAP = 1 << 16  # initial sample array of a duration run (grown by doubling)
@@ -35,15 +35,19 @@ class Tally:
         self.stale = self.corrupt = self.checked = self.unexpected = 0
 
 
-def round_trips(ctx: Context, exchange: Callable[[int], int],
+def round_trips(ctx: Context, exchange: Callable[[int], int], channel: Any = None,
                 cap: int = DEFAULT_CAP) -> tuple[array, int, int]:
     """(samples, measured, lost): ctx.warmup unmeasured exchanges, then a count or a duration of measured ones.
+
+    On a lossy transport ``channel`` gets the REPLY_TIMEOUT after which an exchange counts as lost.
 
     With a count, the trial ends after ``count`` measured exchanges, lost ones included (a lost exchange is an
     attempt like any other: loss is a figure, not a reason to run longer). A duration run's window starts after
     the warm-up, as on the reliable loops, and ends at the first exchange finishing past the deadline.
     """
     probe, clock, count = ctx.probe, time.perf_counter_ns, ctx.count
+    if channel is not None and not ctx.reliable:
+        channel.set_timeout(REPLY_TIMEOUT)
     for seq in range(ctx.warmup):
         exchange(seq)
     cap = count if count is not None else cap
@@ -73,9 +77,11 @@ def round_trips(ctx: Context, exchange: Callable[[int], int],
     return samples, n, lost
 
 
-def send_markers(send: Callable[[memoryview], Any], marker: memoryview, times: int = END_MARKERS) -> None:
-    """Tell the server to stop: ``times`` end markers (lossy transports may lose some); a peer gone is fine."""
-    for _ in range(times):
+def send_markers(send: Callable[[memoryview], Any], payload: bytes, lossy: bool, length: int | None = None) -> None:
+    """Tell the server to stop with the end marker of ``payload`` (its first ``length`` bytes): once, or
+    END_MARKERS times on a lossy transport, which may lose some; a server already gone is fine."""
+    marker = memoryview(end_marker(payload))[:length]
+    for _ in range(END_MARKERS if lossy else 1):
         try:
             send(marker)
         except (ConnectionRefusedError, BrokenPipeError):

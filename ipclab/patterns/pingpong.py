@@ -16,7 +16,6 @@ from .common import (
     HEADER,
     HEADER_SIZE,
     IDLE_TIMEOUT,
-    REPLY_TIMEOUT,
     Context,
     IntegrityError,
     cpu_figures,
@@ -120,7 +119,6 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     lossy = not ctx.reliable
 
     if lossy:
-        ch.set_timeout(REPLY_TIMEOUT)
         return _lossy_client(ch, ctx, sbuf, rbuf)
 
     for seq in range(warmup):
@@ -202,9 +200,9 @@ def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> di
             tally.corrupt += 1
         return t1 - t0
 
-    samples, n, lost = round_trips(ctx, exchange)
+    samples, n, lost = round_trips(ctx, exchange, ch)
     if size:
-        send_markers(send, memoryview(end_marker(ctx.payload)))
+        send_markers(send, ctx.payload, lossy=True)
     return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
             "corrupt": tally.corrupt, "probe": ctx.probe.result()}
 

@@ -25,19 +25,7 @@ from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
 from .base import by_role, pair_roles
-from .common import (
-    END_MARKERS,
-    HEADER,
-    HEADER_SIZE,
-    IDLE_TIMEOUT,
-    REPLY_TIMEOUT,
-    Context,
-    IntegrityError,
-    cpu_figures,
-    encode_samples,
-    end_marker,
-    marker_test,
-)
+from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
 ORDER = 30
@@ -147,8 +135,6 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     hdr = size >= HEADER_SIZE
     lossy = not ctx.reliable
     tally, verify, warmup = Tally(), ctx.verify, ctx.warmup
-    if lossy:
-        ch.set_timeout(REPLY_TIMEOUT)
 
     def exchange(seq: int) -> int:
         if hdr:
@@ -172,13 +158,13 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
                 tally.corrupt += 1
         return t1 - t0
 
-    samples, n, lost = round_trips(ctx, exchange)
+    samples, n, lost = round_trips(ctx, exchange, ch)
     if n and not verify:  # the last reply of every trial is hashed in any case
         tally.checked += 1
         if sha256(rbody).digest() != digest:
             tally.corrupt += 1
     if lossy or ctx.duration is not None:
-        send_markers(send, memoryview(end_marker(ctx.payload))[:rsize], END_MARKERS if lossy else 1)
+        send_markers(send, ctx.payload, lossy, rsize)
     return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
             "corrupt": tally.corrupt, "checked": tally.checked, "probe": ctx.probe.result()}
 
