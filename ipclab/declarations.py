@@ -91,3 +91,4 @@ class PatternSpec:
     quantiles_key: str | None = None  # figure key holding the stored latency distribution (plots)
     distribution: str = ""  # what that distribution measures ("round-trip latency")
     options: tuple[PatternOption, ...] = field(default_factory=tuple)
+    report_tables: tuple[str, ...] = ()  # the tables ``report`` shows by default; () = ``tables``

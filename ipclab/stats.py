@@ -6,7 +6,8 @@ No clocks, no I/O: everything here is tested deterministically.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 # Probabilities stored with every latency distribution: enough for a CDF plot and the usual tail percentiles.
 QUANTILE_POINTS: tuple[float, ...] = tuple(float(p) for p in range(0, 100)) + (99.5, 99.9, 99.99, 100.0)
@@ -94,6 +95,24 @@ def quantiles(sorted_values: Sequence[float], points: Sequence[float] = QUANTILE
     if not sorted_values:
         return []
     return [percentile(sorted_values, p) for p in points]
+
+
+def summarize_trials(trials: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Median across trials of every numeric figure, and each figure's relative spread (max-min)/median.
+
+    Every figure any trial recorded counts (a first trial that lost every datagram has no latency figures);
+    non-numeric figures (lists, dicts, booleans, None) are not summarised.
+    """
+    summary: dict[str, float] = {}
+    spread: dict[str, float] = {}
+    keys = list(dict.fromkeys(k for t in trials for k, v in t.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    for key in keys:
+        values = [t[key] for t in trials if isinstance(t.get(key), (int, float))]
+        if values:
+            summary[key] = median(values)
+            spread[key] = relative_spread(values)
+    return summary, spread
 
 
 # -- comparing two runs: significance on per-trial figures ------------------------------------------------------

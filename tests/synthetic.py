@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from ipclab import results, stats
-from ipclab.runner import summarize_trials
+from ipclab.stats import summarize_trials
 
 METADATA = {
     "ipclab_version": "0.1.0", "python_version": "3.11.7", "python_implementation": "CPython",

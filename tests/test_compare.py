@@ -151,6 +151,7 @@ def test_compare_csv_and_json_are_machine_readable():
 
 
 # -- the command -------------------------------------------------------------------------------------------
+@pytest.mark.process
 def test_compare_cli_on_synthetic_files(cli, tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     results.save(make_result(trials=5), str(a))
@@ -168,6 +169,7 @@ def test_compare_cli_on_synthetic_files(cli, tmp_path):
     assert proc.returncode == 2 and "missing.json" in proc.stderr
 
 
+@pytest.mark.process
 def test_compare_cli_on_a_real_tiny_run(cli, tmp_path):
     run = tmp_path / "run.json"
     cli("run", "-t", "pipe", "-s", "64", "-n", "200", "-p", "pingpong", "-q", "-o", str(run), check=True)

@@ -218,6 +218,7 @@ def test_single_trial_warns_that_spread_is_unknown():
 
 
 # -- the command -------------------------------------------------------------------------------------------
+@pytest.mark.process
 def test_report_formats_via_cli(cli, tmp_path):
     path = save(tmp_path, make_result(trials=3, n=300))
     md = cli("report", path, "--format", "markdown", check=True)
@@ -231,6 +232,7 @@ def test_report_formats_via_cli(cli, tmp_path):
     assert r"\begin{tabular}" in tex.stdout
 
 
+@pytest.mark.process
 def test_report_unknown_metric_lists_known_ones(cli, tmp_path):
     path = save(tmp_path, make_result(trials=2))
     proc = cli("report", path, "--metric", "rtt_p5_us")
@@ -241,6 +243,7 @@ def test_report_unknown_metric_lists_known_ones(cli, tmp_path):
     assert proc.returncode == 2 and "not recorded" in proc.stderr and "rtt_p50_us" in proc.stderr
 
 
+@pytest.mark.process
 def test_output_file_is_never_overwritten_without_force(cli, tmp_path):
     path = save(tmp_path, make_result(trials=2))
     out = tmp_path / "report.md"
@@ -260,6 +263,7 @@ def test_output_file_is_never_overwritten_without_force(cli, tmp_path):
     assert proc.returncode == 2 and ".png or .svg" in proc.stderr
 
 
+@pytest.mark.process
 def test_plot_without_matplotlib_is_one_clear_line(cli, tmp_path):
     fake = tmp_path / "fake"
     (fake / "matplotlib").mkdir(parents=True)
@@ -272,6 +276,7 @@ def test_plot_without_matplotlib_is_one_clear_line(cli, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.process
 def test_end_to_end_tiny_run_to_every_export(cli, tmp_path):
     run = tmp_path / "run.json"
     cli("run", "-t", "pipe", "-s", "64", "-n", "200", "-p", "pingpong", "-q", "-o", str(run), check=True)

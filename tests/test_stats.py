@@ -43,7 +43,7 @@ def test_quantiles_cover_the_tail() -> None:
 
 
 def test_summary_takes_figures_from_every_trial() -> None:
-    from ipclab.runner import summarize_trials
+    from ipclab.stats import summarize_trials
 
     summary, spread = summarize_trials([{"lost": 5}, {"lost": 1, "rtt_p50_us": 10.0}, {"lost": 0, "rtt_p50_us": 12.0}])
     assert summary == {"lost": 1, "rtt_p50_us": 11.0}

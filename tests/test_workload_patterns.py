@@ -11,11 +11,12 @@ import pytest
 from conftest import run_cli
 
 from ipclab.config import RunConfig
-from ipclab.patterns import common, fanin, reqrep
+from ipclab.patterns import PATTERNS, common, fanin, get_spec, reqrep
 from ipclab.runner import Runner
 from ipclab.transports.multistream import MultiStreamChannel
 
 
+@pytest.mark.process
 def test_cli_every_cell_is_a_figure_or_na(tmp_path) -> None:
     out = tmp_path / "run.json"
     proc = run_cli("run", "--pattern", "pingpong,reqrep,fanin,connect", "--transport", "tcp,unix,udp",
@@ -50,6 +51,7 @@ def test_cli_every_cell_is_a_figure_or_na(tmp_path) -> None:
             assert m["connections"] == 200 and m["served"] == 200 and m["short"] == 0, where
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", ["tcp", "unix", "pipe", "udp"])
 def test_reqrep_verifies_every_reply(name: str) -> None:
     sizes = (1, 17, 65536 + 7) if name != "udp" else (1, 16, 65507)
@@ -66,6 +68,7 @@ def test_reqrep_verifies_every_reply(name: str) -> None:
             assert m["requests"] == 50, where
 
 
+@pytest.mark.process
 def test_fanin_and_connect_na_with_reason() -> None:
     config = RunConfig(transports=("pipe", "tcp"), patterns=("fanin", "connect", "reqrep"), sizes=(0, 8, 64),
                        count=20, clients=2, timeout=30)
@@ -78,6 +81,7 @@ def test_fanin_and_connect_na_with_reason() -> None:
         assert cells[key]["status"] == "ok", f"{key}: {cells[key]['reason']}"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", ["unix", "udp"])
 def test_fanin_duration_ends_by_markers(name: str) -> None:
     config = RunConfig(transports=(name,), patterns=("fanin",), sizes=(64,), duration=0.3, warmup=5, clients=2,
@@ -87,6 +91,30 @@ def test_fanin_duration_ends_by_markers(name: str) -> None:
     m = cell["trials"][0]["metrics"]
     assert m["received"] > 0 and len(m["per_producer"]) == 2
     assert cell["trials"][0]["raw"]["server"]["ended_by"] in ("end markers", "idle timeout")
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_every_pattern_measures_its_declared_figures(name: str) -> None:
+    """Over tcp (reliable, several writers, dials): every sample counted, the headline and every table's
+    figure recorded or explained, whatever the pattern."""
+    from ipclab.report.tables import missing_reason
+
+    spec = get_spec(name)
+    config = RunConfig(transports=("tcp",), patterns=(name,), sizes=(64,), count=40, warmup=2, clients=2,
+                       timeout=30)
+    (cell,) = Runner(config).run()["cells"]
+    assert cell["status"] == "ok", cell["reason"]
+    m = cell["trials"][0]["metrics"]
+    assert m.get("corrupt", 0) == 0
+    if spec.sample_key:
+        writers = 2 if spec.shape.many_writers else 1
+        assert m[spec.sample_key] == 40 * writers
+    assert cell["summary"][spec.headline] > 0
+    for key in spec.tables:
+        assert key in cell["summary"] or missing_reason(cell, key), key
+    if spec.quantiles_key:
+        assert len(m[spec.quantiles_key]) > 0
 
 
 # -- the checks themselves can fail ----------------------------------------------------------------------
@@ -144,6 +172,20 @@ def test_fairness_figures() -> None:
     assert skewed["fair_jain"] == pytest.approx(1 / 3) and skewed["share_min_pct"] == 0.0
     assert skewed["share_max_pct"] == 100.0
     assert fanin.fairness([])["fair_jain"] is None
+
+
+def test_fanin_without_a_contended_window_explains_its_empty_fairness() -> None:
+    ctx = common.Context(size=64, count=2, duration=None, warmup=0, seed=1, verify=False, reliable=True, clients=2)
+    probe = {"cpu_user_s": 0.0, "cpu_sys_s": 0.0}
+    consumer = {"received": 4, "per_producer": [2, 2], "window": None, "reordered": 0, "corrupt": 0,
+                "first_ns": 0, "last_ns": 1000, "latency": "", "probe": probe}
+    producers = {f"client{i}": {"sent": 2, "probe": probe} for i in range(2)}
+    figures = fanin.metrics({"server": consumer, **producers}, ctx)
+    assert figures["fair_jain"] is None and figures["fair_window_msgs"] == 0
+    assert set(figures["missing"]) == {"fair_jain", "share_min_pct", "share_max_pct"}
+    assert "raise --count" in figures["missing"]["fair_jain"]
+    consumer["window"] = [5, 5]
+    assert "missing" not in fanin.metrics({"server": consumer, **producers}, ctx)
 
 
 def test_multistream_reads_every_connection_until_all_close() -> None:

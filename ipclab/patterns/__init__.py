@@ -1,27 +1,60 @@
-"""Workloads, each written once against Channel. Registry: name -> module, imported lazily.
+"""The workload registry, by discovery: every module of this package that declares ``SPEC`` is a pattern.
 
-A pattern module defines:
-    ROLES(config) -> list of (role, index) workers to spawn ("server" first)
-    LABELS: dict role -> human name ("consumer", "producer") used in messages
-    run(role, index, channel, ctx) -> dict   (in the worker; raw figures, JSON-able)
-    metrics(raw: dict[str, dict], ctx) -> dict  (in the parent; per-trial figures from the raw results)
-and optionally
-    not_applicable(transport_cls, size, clients) -> str | None   (pattern-level n/a, asked by the runner)
+A new pattern is one module here (see ``base.py`` for what it defines); nothing else lists it. Modules without a
+``SPEC`` (``common``, ``base``, ``loops``) are helpers and skipped. Patterns are listed in the order of their
+module-level ``ORDER`` (the historical order: pingpong, stream, reqrep, fanin, connect), then by name, so tables,
+``--help`` and default sweeps keep a stable order.
+
+Public names: ``PATTERNS`` (name -> module name), ``get_pattern(name)`` (the module), ``specs()`` and
+``get_spec(name)`` (the declarations everything outside this package reads).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from types import ModuleType
 
-PATTERNS: dict[str, str] = {
-    "pingpong": "ipclab.patterns.pingpong",
-    "stream": "ipclab.patterns.stream",
-    "reqrep": "ipclab.patterns.reqrep",
-    "fanin": "ipclab.patterns.fanin",
-    "connect": "ipclab.patterns.connect",
-}
+from ..declarations import PatternSpec
+
+LAST = 1000  # ORDER of a module that declares none: after the built-in patterns
+
+PATTERNS: dict[str, str] = {}  # name -> module name, filled by refresh(); mutated in place so imports see updates
+
+
+def discover(paths: list[str] | None = None) -> dict[str, ModuleType]:
+    """name -> module for every module under ``paths`` (default: this package) that declares a SPEC."""
+    found: list[tuple[int, str, ModuleType]] = []
+    for info in pkgutil.iter_modules(paths if paths is not None else __path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        spec = getattr(module, "SPEC", None)
+        if isinstance(spec, PatternSpec):
+            found.append((getattr(module, "ORDER", LAST), spec.name, module))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return {name: module for _, name, module in found}
+
+
+def refresh() -> None:
+    """Rebuild the registry (tests that add a pattern module to ``__path__`` call this)."""
+    modules = discover()
+    PATTERNS.clear()
+    PATTERNS.update({name: module.__name__ for name, module in modules.items()})
 
 
 def get_pattern(name: str) -> ModuleType:
     return importlib.import_module(PATTERNS[name])
+
+
+def get_spec(name: str) -> PatternSpec:
+    spec: PatternSpec = get_pattern(name).SPEC
+    return spec
+
+
+def specs() -> list[PatternSpec]:
+    """Every pattern's declaration, in registry order."""
+    return [get_spec(name) for name in PATTERNS]
+
+
+refresh()

@@ -99,13 +99,19 @@ class Context:
     seed: int
     verify: bool
     reliable: bool
-    clients: int = 1
+    clients: int = 1  # kept for compatibility: the same value as options["clients"]
     probe: Probe = field(default_factory=Probe)
     payload: bytes = b""
+    options: dict[str, Any] = field(default_factory=dict)  # the patterns' own options (SPEC.options), by name
 
     def __post_init__(self) -> None:
         if not self.payload:
             self.payload = make_payload(self.seed, self.size)
+        # One value, two names: a config that sends only one of them still gives both.
+        if "clients" in self.options:
+            self.clients = self.options["clients"]
+        else:
+            self.options["clients"] = self.clients
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Context:
@@ -118,6 +124,7 @@ class Context:
             verify=cfg["verify"],
             reliable=cfg["reliable"],
             clients=cfg.get("clients", 1),
+            options=dict(cfg.get("options") or {}),
         )
 
 

@@ -5,9 +5,10 @@ Each iteration the client opens a new connection, sends one S-byte message (with
 closes its own. The client times the whole iteration (socket creation to close). The server accepts, reads S
 bytes, closes and accepts the next; a connection that closes without sending anything ends the run.
 
-Only transports that can open connections (``dials = True``: tcp, unix) can run it; the transport hands the server
-its listening socket (ListenerChannel) and the client a dialer (DialChannel). The server closes first, so TCP's
-TIME_WAIT state lands on the server side and the client never runs out of ephemeral ports.
+Only transports that can open connections run it: SPEC.shape says ``dials`` and the transport decides from its own
+declared capability (tcp, unix). The transport hands the server its listening socket (ListenerChannel) and the
+client a dialer (DialChannel). The server closes first, so TCP's TIME_WAIT state lands on the server side and
+the client never runs out of ephemeral ports.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .common import Context, cpu_figures, decode_samples, encode_samples, grow, new_samples
+from .base import by_role, pair_roles
+from .common import Context, cpu_figures, encode_samples
+from .loops import Tally, latency_figures, round_trips
 
+ORDER = 50
+LATENCY = ("mean", "min", "p50", "p90", "p99", "max")  # summary figures of the connections
 LABELS = {"server": "acceptor", "client": "dialer"}
 
 SPEC = PatternSpec(
@@ -40,23 +44,7 @@ SPEC = PatternSpec(
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
-def not_applicable(transport: Any, size: int, clients: int) -> str | None:
-    """Pattern-level n/a (the runner asks after the transport's own check)."""
-    if not getattr(transport, "dials", False):
-        return f"{transport.name} has no connections to set up; connect runs on tcp and unix"
-    return None
-
-
-def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
-    if role == "server":
-        return _server(channel, ctx)
-    return _client(channel, ctx)
-
-
+roles = pair_roles
 def _read_exactly(conn: Any, view: memoryview) -> int:
     """Bytes read before EOF (len(view) when the whole message came)."""
     got, total = 0, len(view)
@@ -100,61 +88,40 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 
 
 def _client(ch: Any, ctx: Context) -> dict[str, Any]:
-    probe, warmup = ctx.probe, ctx.warmup
     dial = ch.dial
     msg = memoryview(bytes(ctx.payload))
     eof = memoryview(bytearray(1))
     clock = time.perf_counter_ns
-    cap = ctx.count if ctx.count is not None else 1 << 14
-    samples = new_samples(cap)
-    unexpected = 0
-    for _ in range(warmup):
-        sock = dial()
-        sock.sendall(msg)
-        sock.recv_into(eof)
-        sock.close()
-    span = None if ctx.duration is None else int(ctx.duration * 1e9)
-    probe.begin()
-    deadline = None if span is None else clock() + span
-    n = 0
-    while True:
+    tally = Tally()
+
+    def exchange(seq: int) -> int:
         t0 = clock()
         sock = dial()
         sock.sendall(msg)
         extra = sock.recv_into(eof)  # 0: the server read the message and closed
         sock.close()
         t1 = clock()
-        samples[n] = t1 - t0
-        n += 1
-        if extra:
-            unexpected += 1
-        if deadline is None:
-            if n == cap:
-                break
-        elif t1 >= deadline:
-            break
-        elif n == cap:
-            if not grow(samples):
-                break  # MAX_SAMPLES round trips: the trial ends here, memory stays bounded
-            cap = len(samples)
-    probe.end()
+        if extra and seq >= ctx.warmup:
+            tally.unexpected += 1
+        return t1 - t0
+
+    samples, n, _ = round_trips(ctx, exchange, cap=1 << 14)  # reliable: nothing is ever lost
     dial().close()  # an empty connection tells the server to stop
-    return {"samples": encode_samples(samples, n), "n": n, "unexpected": unexpected, "probe": probe.result()}
+    return {"samples": encode_samples(samples, n), "n": n, "unexpected": tally.unexpected,
+            "probe": ctx.probe.result()}
+
+
+run = by_role(_server, _client)
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures (parent side): time per connection (percentiles) and connections per second."""
     client, server = raw["client"], raw["server"]
-    ordered = sorted(decode_samples(client["samples"]))
-    n = len(ordered)
+    figures, n, mean = latency_figures(client["samples"], "conn", LATENCY)
     out: dict[str, Any] = {"connections": n, "served": server["served"] - ctx.warmup, "short": server["short"],
                            "corrupt": server["corrupt"] + client["unexpected"]}
+    out.update(figures)
     if n:
-        s = stats.summarize(ordered)
-        for key, name in (("mean", "mean"), ("min", "min"), ("p50", "p50"), ("p90", "p90"), ("p99", "p99"),
-                          ("max", "max")):
-            out[f"conn_{name}_us"] = s[key] / 1000.0
-        out["conn_s"] = 1e9 / s["mean"] if s["mean"] else None
-        out["conn_quantiles_ns"] = [round(v) for v in stats.quantiles(ordered)]
+        out["conn_s"] = 1e9 / mean if mean else None
     out.update(cpu_figures(raw, n))
     return out

@@ -9,8 +9,9 @@ Throughput is timed at the consumer, first measured message to last, over all pr
 only while every producer is sending (the contended window): the consumer snapshots the per-producer counts when
 the last producer's first measured message arrives and again when the first producer finishes (its last counted
 message or its end marker arrives); shares are each producer's fraction of the messages between the two. Producers
-start a few milliseconds apart (separate interpreters), so a short run may have no contended window at all: the
-fairness figures are then empty and ``fair_window_msgs`` is 0 (raise --count). Reported: the smallest and
+start a few milliseconds apart (separate interpreters, often on one CPU), so a short run may have no contended
+window at all: the fairness figures are then empty, ``fair_window_msgs`` is 0 and ``missing`` says why, so the
+fairness tables show the cell empty with that note (raise --count). Reported: the smallest and
 largest share (in % of the messages; fair = 100/N), and Jain's index (sum x)^2 / (N * sum x^2): 1.0 when every
 producer got the same share, 1/N when one got everything.
 
@@ -25,8 +26,8 @@ import time
 from typing import Any
 
 from .. import stats
-from ..config import whole
-from ..declarations import Metric, PatternOption, PatternSpec, TrafficShape
+from ..declarations import Metric, PatternSpec, TrafficShape
+from .base import int_option, needs_header
 from .common import (
     END_MARKERS,
     HEADER,
@@ -41,13 +42,12 @@ from .common import (
     new_samples,
 )
 
+ORDER = 40
 LABELS = {"server": "consumer", "client": "producer"}
-MAX_CLIENTS = 64  # producers: each is a fresh interpreter
-
-
-def _parse_clients(value: Any, flag: str) -> int:
-    return whole(value, flag, 1, MAX_CLIENTS, "the number of clients")
-
+MAX_CLIENTS = 64
+CLIENTS = int_option("clients", "producers for the fan-in pattern", 1, 1, MAX_CLIENTS, "the number of clients")
+NO_WINDOW = ("no contended window: the producers never all sent at once (one finished before the last started, "
+             "e.g. all on one CPU); raise --count")
 
 SPEC = PatternSpec(
     name="fanin",
@@ -62,7 +62,7 @@ SPEC = PatternSpec(
     ),
     tables=("mb_s", "fair_jain", "share_min_pct", "cpu_us_msg"),
     sample_key="received",
-    options=(PatternOption("clients", "producers for fan-in patterns (default: 1)", 1, _parse_clients),),
+    options=(CLIENTS,),
 )
 TAG_SHIFT = 48
 NUMBER_MASK = (1 << TAG_SHIFT) - 1
@@ -73,14 +73,10 @@ def roles(clients: int) -> list[tuple[str, int]]:
     return [("server", 0)] + [("client", i) for i in range(clients)]
 
 
-def not_applicable(transport: Any, size: int, clients: int) -> str | None:
-    """Pattern-level n/a (the runner asks after the transport's own check)."""
-    if not getattr(transport, "multi_writer", False):
-        return f"{transport.name} connects one writer to one reader; fan-in needs several writers (multi_writer)"
-    if size < HEADER_SIZE:
-        return (f"fan-in tags each message with its producer in the {HEADER_SIZE}-byte header; "
-                f"use {HEADER_SIZE} B or more")
-    return None
+def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
+    """Pattern-level n/a, asked after the transport's own check (which decides whether it takes several
+    writers, from SPEC.shape.many_writers)."""
+    return needs_header(size, "fan-in tags each message with its producer")
 
 
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
@@ -248,6 +244,8 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     else:
         out["msg_s"] = out["mb_s"] = None
     out.update(fairness(consumer["window"] or []))
+    if out["fair_jain"] is None:  # the tables show the cell empty with this note, not the table missing
+        out["missing"] = {key: NO_WINDOW for key in ("fair_jain", "share_min_pct", "share_max_pct")}
     latency = sorted(decode_samples(consumer["latency"]))
     if latency:
         s = stats.summarize(latency)

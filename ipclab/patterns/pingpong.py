@@ -9,27 +9,27 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
 from ..transports.channels import hot_io
+from .base import by_role, pair_roles
 from .common import (
-    END_MARKERS,
     HEADER,
     HEADER_SIZE,
     IDLE_TIMEOUT,
-    REPLY_TIMEOUT,
     Context,
     IntegrityError,
     cpu_figures,
-    decode_samples,
     encode_samples,
     end_marker,
     grow,
     marker_test,
     new_samples,
 )
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
+ORDER = 10
 LABELS = {"server": "echo server", "client": "client"}
+LATENCY = ("mean", "min", "p50", "p90", "p99", "p99.9", "max", "stdev")  # summary figures of the round trips
 
 SPEC = PatternSpec(
     name="pingpong",
@@ -49,22 +49,14 @@ SPEC = PatternSpec(
         Metric("rtt_stdev_us", "round trip, standard deviation", "µs", False, "round trip"),
     ),
     tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
+    report_tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
     sample_key="round_trips",
     quantiles_key="rtt_quantiles_ns",
     distribution="round-trip latency",
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
-def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
-    if role == "server":
-        return _server(channel, ctx)
-    return _client(channel, ctx)
-
-
+roles = pair_roles
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
     size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
     rbuf = bytearray(size)
@@ -127,7 +119,6 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     lossy = not ctx.reliable
 
     if lossy:
-        ch.set_timeout(REPLY_TIMEOUT)
         return _lossy_client(ch, ctx, sbuf, rbuf)
 
     for seq in range(warmup):
@@ -182,83 +173,53 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
 
 
 def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> dict[str, Any]:
-    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    """A ping whose echo does not come within REPLY_TIMEOUT is lost; a late echo of an earlier one is stale."""
+    size = ctx.size
     smv, rmv = memoryview(sbuf), memoryview(rbuf)
     send, recv = ch.send, ch.recv_into
     clock = time.perf_counter_ns
     pack, unpack = HEADER.pack_into, HEADER.unpack_from
     hdr = size >= HEADER_SIZE
-    cap = ctx.count if ctx.count is not None else 1 << 16
-    samples = new_samples(cap)
-    deadline = None
-    n = lost = stale = corrupt = 0
-    seq = 0
-    while True:
-        measured = seq >= warmup
-        if measured and seq == warmup:
-            probe.begin()
-            if ctx.duration is not None:  # the measured window starts after the warm-up, as on reliable transports
-                deadline = clock() + int(ctx.duration * 1e9)
+    tally, verify, warmup = Tally(), ctx.verify, ctx.warmup
+
+    def exchange(seq: int) -> int:
         if hdr:
             pack(sbuf, 0, seq, clock())
         t0 = clock()
         send(smv)
-        t1 = 0
         while True:
             try:
                 recv(rmv)
             except TimeoutError:
-                break
+                return LOST
             if not hdr or unpack(rbuf, 0)[0] == seq:
                 t1 = clock()
                 break
-            stale += 1  # the late echo of an earlier ping
-        seq += 1
-        if not measured:
-            continue
-        if t1:
-            samples[n] = t1 - t0
-            n += 1
-            if ctx.verify and rmv != smv:
-                corrupt += 1
-        else:
-            lost += 1
-        if deadline is None:
-            if n + lost == ctx.count:
-                break
-        elif clock() >= deadline:
-            break
-        elif n == cap:
-            if not grow(samples):
-                break  # MAX_SAMPLES round trips: the trial ends here, memory stays bounded
-            cap = len(samples)
-    probe.end()
+            tally.stale += 1  # the late echo of an earlier ping
+        if verify and seq >= warmup and rmv != smv:
+            tally.corrupt += 1
+        return t1 - t0
+
+    samples, n, lost = round_trips(ctx, exchange, ch)
     if size:
-        marker = memoryview(end_marker(ctx.payload))
-        for _ in range(END_MARKERS):
-            try:
-                send(marker)
-            except ConnectionRefusedError:
-                break
-    return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": stale, "corrupt": corrupt,
-            "probe": probe.result()}
+        send_markers(send, ctx.payload, lossy=True)
+    return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
+            "corrupt": tally.corrupt, "probe": ctx.probe.result()}
+
+
+run = by_role(_server, _client)
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures from the workers' raw results (runs in the parent)."""
     client = raw["client"]
-    ordered = sorted(decode_samples(client["samples"]))
-    n = len(ordered)
+    figures, n, mean = latency_figures(client["samples"], "rtt", LATENCY)
     attempted = n + client["lost"]
     out: dict[str, Any] = {"round_trips": n, "lost": client["lost"], "stale": client["stale"],
                            "corrupt": client["corrupt"],
                            "loss_pct": 100.0 * client["lost"] / attempted if attempted else None}
+    out.update(figures)
     if n:
-        s = stats.summarize(ordered)
-        for key, name in (("mean", "mean"), ("min", "min"), ("p50", "p50"), ("p90", "p90"), ("p99", "p99"),
-                          ("p99.9", "p999"), ("max", "max"), ("stdev", "stdev")):
-            out[f"rtt_{name}_us"] = s[key] / 1000.0
-        out["msg_s"] = 1e9 / s["mean"] if s["mean"] else None
-        out["rtt_quantiles_ns"] = [round(v) for v in stats.quantiles(ordered)]
+        out["msg_s"] = 1e9 / mean if mean else None
     out.update(cpu_figures(raw, n))
     return out

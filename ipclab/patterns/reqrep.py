@@ -23,26 +23,14 @@ import hashlib
 import time
 from typing import Any
 
-from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .common import (
-    END_MARKERS,
-    HEADER,
-    HEADER_SIZE,
-    IDLE_TIMEOUT,
-    REPLY_TIMEOUT,
-    Context,
-    IntegrityError,
-    cpu_figures,
-    decode_samples,
-    encode_samples,
-    end_marker,
-    grow,
-    marker_test,
-    new_samples,
-)
+from .base import by_role, pair_roles
+from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
+ORDER = 30
 LABELS = {"server": "reply server", "client": "requester"}
+LATENCY = ("mean", "min", "p50", "p90", "p99", "max")  # summary figures of the requests' TTLB
 
 SPEC = PatternSpec(
     name="reqrep",
@@ -62,11 +50,8 @@ SPEC = PatternSpec(
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
-def not_applicable(transport: Any, size: int, clients: int) -> str | None:
+roles = pair_roles
+def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
     """Pattern-level n/a (the runner asks after the transport's own check)."""
     if size == 0:
         return "an empty reply has no bytes to download; reqrep needs a size of at least 1 B"
@@ -80,12 +65,6 @@ def request_size(size: int) -> int:
 def _body(size: int) -> int:
     """Where the checked body of a reply starts (after the header when there is one)."""
     return HEADER_SIZE if size >= HEADER_SIZE else 0
-
-
-def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
-    if role == "server":
-        return _server(channel, ctx)
-    return _client(channel, ctx)
 
 
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
@@ -142,7 +121,7 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 
 
 def _client(ch: Any, ctx: Context) -> dict[str, Any]:
-    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
+    size = ctx.size
     rsize, body = request_size(size), _body(size)
     qbuf = bytearray(ctx.payload[:rsize])
     rbuf = bytearray(size)
@@ -155,92 +134,56 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     pack, unpack = HEADER.pack_into, HEADER.unpack_from
     hdr = size >= HEADER_SIZE
     lossy = not ctx.reliable
-    verify = ctx.verify
-    if lossy:
-        ch.set_timeout(REPLY_TIMEOUT)
-    cap = ctx.count if ctx.count is not None else 1 << 16
-    samples = new_samples(cap)
-    span = None if ctx.duration is None else int(ctx.duration * 1e9)
-    deadline = None
-    n = lost = stale = corrupt = checked = 0
-    seq = 0
-    got_one = False
-    while True:
-        measured = seq >= warmup
-        if seq == warmup:
-            probe.begin()
-            if span is not None:
-                deadline = clock() + span
+    tally, verify, warmup = Tally(), ctx.verify, ctx.warmup
+
+    def exchange(seq: int) -> int:
         if hdr:
             pack(qbuf, 0, seq, clock())
         t0 = clock()
         send(qmv)
-        t1 = 0
         while True:
             try:
                 recv(rmv)
             except TimeoutError:  # lossy only: the request or its reply was lost
-                break
+                return LOST
             if not hdr or unpack(rbuf, 0)[0] == seq:
                 t1 = clock()
                 break
             if not lossy:
                 raise IntegrityError(f"request {seq}: the reply carries id {unpack(rbuf, 0)[0]}")
-            stale += 1  # the late reply to an earlier request
-        seq += 1
-        if measured:
-            if t1:
-                samples[n] = t1 - t0
-                n += 1
-                got_one = True
-                if verify:  # after t1: checking never inflates the timed window
-                    checked += 1
-                    if sha256(rbody).digest() != digest:
-                        corrupt += 1
-            else:
-                lost += 1
-            if deadline is None:
-                if n + lost == ctx.count:
-                    break
-            elif clock() >= deadline:
-                break
-            elif n == cap:
-                if not grow(samples):
-                    break  # MAX_SAMPLES round trips: the trial ends here, memory stays bounded
-                cap = len(samples)
-    probe.end()
-    if got_one and not verify:  # the last reply of every trial is hashed in any case
-        checked += 1
+            tally.stale += 1  # the late reply to an earlier request
+        if verify and seq >= warmup:  # after t1: checking never inflates the timed window
+            tally.checked += 1
+            if sha256(rbody).digest() != digest:
+                tally.corrupt += 1
+        return t1 - t0
+
+    samples, n, lost = round_trips(ctx, exchange, ch)
+    if n and not verify:  # the last reply of every trial is hashed in any case
+        tally.checked += 1
         if sha256(rbody).digest() != digest:
-            corrupt += 1
-    if lossy or span is not None:
-        marker = memoryview(end_marker(ctx.payload))[:rsize]
-        for _ in range(END_MARKERS if lossy else 1):
-            try:
-                send(marker)
-            except ConnectionRefusedError:
-                break
-    return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": stale, "corrupt": corrupt,
-            "checked": checked, "probe": probe.result()}
+            tally.corrupt += 1
+    if lossy or ctx.duration is not None:
+        send_markers(send, ctx.payload, lossy, rsize)
+    return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
+            "corrupt": tally.corrupt, "checked": tally.checked, "probe": ctx.probe.result()}
+
+
+run = by_role(_server, _client)
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures (parent side): TTLB percentiles, throughput, loss and the sha256 check."""
     client = raw["client"]
-    ordered = sorted(decode_samples(client["samples"]))
-    n = len(ordered)
+    figures, n, mean = latency_figures(client["samples"], "ttlb", LATENCY)
     attempted = n + client["lost"]
     out: dict[str, Any] = {"requests": n, "lost": client["lost"], "stale": client["stale"],
                            "corrupt": client["corrupt"], "sha256_checked": client["checked"],
                            "loss_pct": 100.0 * client["lost"] / attempted if attempted else None,
                            "request_bytes": request_size(ctx.size), "reply_bytes": ctx.size}
+    out.update(figures)
     if n:
-        s = stats.summarize(ordered)
-        for key, name in (("mean", "mean"), ("min", "min"), ("p50", "p50"), ("p90", "p90"), ("p99", "p99"),
-                          ("max", "max")):
-            out[f"ttlb_{name}_us"] = s[key] / 1000.0
-        out["msg_s"] = 1e9 / s["mean"] if s["mean"] else None
-        out["mb_s"] = ctx.size * 1e3 / s["mean"] if s["mean"] else None  # bytes/ns * 1e3 = MB/s
-        out["ttlb_quantiles_ns"] = [round(v) for v in stats.quantiles(ordered)]
+        out["msg_s"] = 1e9 / mean if mean else None
+        out["mb_s"] = ctx.size * 1e3 / mean if mean else None  # bytes/ns * 1e3 = MB/s
     out.update(cpu_figures(raw, n))
     return out

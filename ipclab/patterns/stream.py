@@ -14,6 +14,7 @@ from typing import Any
 from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
 from ..transports.channels import hot_io
+from .base import pair_roles
 from .common import (
     END_MARKERS,
     HEADER,
@@ -30,6 +31,7 @@ from .common import (
     new_samples,
 )
 
+ORDER = 20
 LABELS = {"server": "consumer", "client": "producer"}
 
 SPEC = PatternSpec(
@@ -45,16 +47,14 @@ SPEC = PatternSpec(
         Metric("owl_max_us", "one-way latency under load, max", "µs", False, "message"),
     ),
     tables=("mb_s", "msg_s", "cpu_us_msg"),
+    report_tables=("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
     sample_key="received",
     quantiles_key="owl_quantiles_ns",
     distribution="one-way latency under load",
 )
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
-    return [("server", 0), ("client", 0)]
-
-
+roles = pair_roles
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
     if role == "server":
         if ctx.reliable and ctx.count is not None:
@@ -112,6 +112,7 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
 def _consumer_counted(ch: Any, ctx: Context) -> dict[str, Any]:
     """Reliable transport, known count: every message must arrive, in order."""
     size, warmup, probe, n = ctx.size, ctx.warmup, ctx.probe, ctx.count
+    assert n is not None  # run() sends only counted reliable runs here
     rbuf = bytearray(size)
     rmv = memoryview(rbuf)
     recv = ch.recv_into

@@ -14,15 +14,10 @@ from typing import Any
 
 from ..config import closest, split_list
 from ..errors import ConfigError, IpclabError
-from .metrics import METRICS, default_metrics
+from .metrics import METRICS, report_metrics
 
 REPORT_FORMATS = ("table", "github", "markdown", "latex", "csv", "html", "json")
 COMPARE_FORMATS = ("table", "github", "markdown", "csv", "json")
-# A report shows a little more than the summary `ipclab run` prints.
-REPORT_DEFAULTS = {
-    "pingpong": ("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
-    "stream": ("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
-}
 
 
 def add_commands(subparsers: Any) -> None:
@@ -123,7 +118,7 @@ def report_tables(result: dict[str, Any], metrics: list[str] | None, path: str =
     if metrics is None:
         tables = []
         for pattern in patterns:
-            for key in REPORT_DEFAULTS.get(pattern, default_metrics(pattern)):
+            for key in report_metrics(pattern):  # a pattern's SPEC.report_tables: a little more than `run`
                 if key == "loss_pct" and not any((c.get("summary", {}).get("loss_pct") or 0) > 0
                                                  for c in result["cells"] if c["pattern"] == pattern):
                     continue  # a column of zeros for reliable transports says nothing
@@ -158,12 +153,10 @@ def _html_plots(result: dict[str, Any]) -> tuple[list[tuple[str, bytes]], str | 
         plot.require_matplotlib()
     except IpclabError:
         return [], f"Plots omitted: matplotlib is not installed ({plot.INSTALL_HINT})."
-    captions = {"latency": "Round-trip latency vs message size", "throughput": "Stream throughput vs message size",
-                "cdf": "Latency distribution (CDF)", "cpu": "CPU time per message"}
     out = []
     for kind in plot.KINDS:
         try:
-            out.append((captions[kind], plot.render(result, kind, "png")))
+            out.append((plot.caption(result, kind), plot.render(result, kind, "png")))
         except ConfigError:
             continue  # nothing of that kind in this result
     return out, None
@@ -173,17 +166,15 @@ def _html_plots(result: dict[str, Any]) -> tuple[list[tuple[str, bytes]], str | 
 def cmd_report(args: argparse.Namespace) -> int:
     from .. import results
     from .advice import report_warnings
-    from .tables import render_csv, render_json, render_text
+    from .tables import render_tables
 
     result = results.load(args.result)
     tables = report_tables(result, parse_metrics(args.metric), args.result)
     warnings = report_warnings(result, tables)
     to_file = args.output not in (None, "-")
     fmt = args.format
-    if fmt == "csv":
-        text = render_csv(tables)
-    elif fmt == "json":
-        text = render_json(tables)
+    if fmt in ("csv", "json"):
+        text = render_tables(tables, fmt)
     elif fmt == "latex":
         from . import latex
 
@@ -194,11 +185,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         plots, note = ([], None) if args.no_plots else _html_plots(result)
         name = os.path.basename(args.result)
         text = html.render(result, tables, warnings, plots, note, title=f"ipclab report: {name}")
-    else:
-        tablefmt = "simple" if fmt == "table" else "github"
+    else:  # table, github, markdown: the tables exactly as `ipclab run` prints them, with context and warnings
         line = context_line(result)
         text = (f"_{line}_\n\n" if fmt != "table" else f"{line}\n\n")
-        text += "\n".join(render_text(t, tablefmt) for t in tables)
+        text += render_tables(tables, fmt)
         if warnings:
             md = fmt != "table"
             head = "**Warnings**\n\n" if md else "warnings:\n"

@@ -16,7 +16,8 @@ from typing import Any
 
 from .. import stats
 from ..config import format_size
-from .metrics import METRICS, Metric, default_metrics, format_number
+from ..patterns import specs
+from .metrics import METRICS, Metric, belongs, default_metrics, format_number
 
 ALPHA = 0.05
 META_FIELDS = (("kernel", "kernel"), ("cpu_model", "CPU model"), ("cpu_count", "CPU count"),
@@ -24,7 +25,21 @@ META_FIELDS = (("kernel", "kernel"), ("cpu_model", "CPU model"), ("cpu_count", "
                ("python_version", "Python version"), ("python_implementation", "Python implementation"),
                ("ipclab_version", "ipclab version"))
 CONFIG_FIELDS = (("count", "--count"), ("duration", "--duration"), ("warmup", "--warmup"),
-                 ("verify", "--verify"), ("clients", "--clients"))
+                 ("verify", "--verify"))
+
+
+def config_fields() -> list[tuple[str, str]]:
+    """Run settings whose differences are listed: the common ones and every pattern's own options."""
+    options = {o.name: f"--{o.name.replace('_', '-')}" for s in specs() for o in s.options}
+    return [*CONFIG_FIELDS, *options.items()]
+
+
+def _setting(config: dict[str, Any], key: str) -> Any:
+    """A setting of a result's config: top level (older files, built-in options) or under "options"."""
+    if key in config:
+        return config[key]
+    options = config.get("options")
+    return options.get(key) if isinstance(options, dict) else None
 
 
 @dataclass
@@ -75,16 +90,17 @@ def metadata_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         if ma.get(key) != mb.get(key):
             out.append(f"{label} differs: {ma.get(key)!r} (A) vs {mb.get(key)!r} (B)")
     ca, cb = a.get("config", {}), b.get("config", {})
-    for key, label in CONFIG_FIELDS:
-        if ca.get(key) != cb.get(key):
-            out.append(f"{label} differs: {ca.get(key)!r} (A) vs {cb.get(key)!r} (B)")
+    for key, label in config_fields():
+        va, vb = _setting(ca, key), _setting(cb, key)
+        if va != vb:
+            out.append(f"{label} differs: {va!r} (A) vs {vb!r} (B)")
     cells_b = {_key(c): c for c in b.get("cells", [])}
     moved = [(k, ca_.get("placement"), cells_b[k].get("placement"))
              for ca_ in a.get("cells", []) if (k := _key(ca_)) in cells_b
              and ca_.get("placement") != cells_b[k].get("placement")]
     if moved:
-        key, pa, pb = moved[0]
-        out.append(f"placement differs in {len(moved)} common cell(s), e.g. {_label(key)}: {pa} (A) vs {pb} (B); "
+        first, pa, pb = moved[0]
+        out.append(f"placement differs in {len(moved)} common cell(s), e.g. {_label(first)}: {pa} (A) vs {pb} (B); "
                    "same-CPU and cross-CPU figures differ by design")
     return out
 
@@ -100,7 +116,7 @@ def compare(a: dict[str, Any], b: dict[str, Any], metrics: list[str] | None = No
         pattern = key[0]
         for name in metrics or default_metrics(pattern):
             metric = METRICS[name]
-            if metric.patterns is not None and pattern not in metric.patterns:
+            if not belongs(pattern, name):
                 continue
             va, vb = per_trial(cells_a[key], name), per_trial(cells_b[key], name)
             if va and vb:
@@ -131,7 +147,7 @@ def _ci(outcome: dict[str, Any]) -> str:
 
 def render_text(comp: Comparison, fmt: str, alpha: float = ALPHA) -> str:
     """table (terminal), github or markdown."""
-    from tabulate import tabulate
+    from tabulate import tabulate  # type: ignore[import-untyped]
 
     md = fmt in ("github", "markdown")
     tablefmt = "github" if md else "simple"

@@ -1,70 +1,74 @@
-"""The catalogue of reportable metrics: what was timed, its unit, and which way is better."""
+"""The catalogue of reportable metrics: the figures every pattern shares, plus what each pattern declares.
+
+The shared figures (throughput, CPU and context switches per message, loss, memory) live here; a pattern's own
+figures come from its ``SPEC.metrics``, its tables from ``SPEC.tables`` / ``SPEC.report_tables``. Nothing here
+names a pattern: a new pattern module brings its metrics and tables with it. ``rebuild()`` refreshes the
+catalogue in place (the dicts below are shared by reference) after the pattern registry changed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..declarations import Metric, PatternSpec
+from ..patterns import specs
+
+__all__ = ["METRICS", "OWNERS", "PERCENTILES", "DEFAULT_TABLES", "REPORT_TABLES", "Metric", "rebuild",
+           "default_metrics", "report_metrics", "belongs", "format_number"]
+
+# Figures any pattern may record (each applies to the patterns whose cells record it).
+SHARED: tuple[Metric, ...] = (
+    Metric("mb_s", "throughput at the consumer", "MB/s", True, "message"),
+    Metric("msg_s", "messages per second", "msg/s", True, "message"),
+    Metric("cpu_us_msg", "CPU time per message, all workers", "µs", False, "message"),
+    Metric("ctx_msg", "context switches per message, all workers", "", False, "message"),
+    Metric("loss_pct", "messages lost", "%", False, "message"),
+    Metric("rss_peak_bytes", "peak resident memory, largest worker", "bytes", False, "trial"),
+)
+FALLBACK_TABLES = ("msg_s", "cpu_us_msg")  # a pattern that declares no tables
+
+METRICS: dict[str, Metric] = {}  # key -> metric: each pattern's in registry order, then the shared ones
+OWNERS: dict[str, frozenset[str]] = {}  # pattern-specific key -> the patterns that declare it
+PERCENTILES: dict[str, float] = {}  # key -> the percentile it is (too-few-samples advice)
+DEFAULT_TABLES: dict[str, tuple[str, ...]] = {}  # pattern -> the tables `ipclab run` prints, in order
+REPORT_TABLES: dict[str, tuple[str, ...]] = {}  # pattern -> the tables `ipclab report` shows by default
 
 
-@dataclass(frozen=True)
-class Metric:
-    key: str
-    title: str  # what was measured, as a table header says it
-    unit: str
-    higher_is_better: bool
-    patterns: tuple[str, ...] | None = None  # None: any pattern that records it
+def rebuild(declared: list[PatternSpec] | None = None) -> None:
+    """Fill the catalogue from the shared figures and every pattern's declaration (default: the registry)."""
+    declared = specs() if declared is None else declared
+    shared = {m.key: m for m in SHARED}
+    metrics: dict[str, Metric] = {}
+    owners: dict[str, set[str]] = {}
+    for spec in declared:
+        for metric in spec.metrics:
+            if metric.key not in shared:
+                metrics.setdefault(metric.key, metric)  # two patterns declaring one key: the first one's words
+                owners.setdefault(metric.key, set()).add(spec.name)
+    metrics.update(shared)
+    # In place: modules that imported these dicts see the new catalogue.
+    METRICS.clear()
+    METRICS.update(metrics)
+    OWNERS.clear()
+    OWNERS.update({k: frozenset(v) for k, v in owners.items()})
+    PERCENTILES.clear()
+    PERCENTILES.update({k: m.percentile for k, m in metrics.items() if m.percentile is not None})
+    DEFAULT_TABLES.clear()
+    DEFAULT_TABLES.update({s.name: s.tables or FALLBACK_TABLES for s in declared})
+    REPORT_TABLES.clear()
+    REPORT_TABLES.update({s.name: s.report_tables or s.tables or FALLBACK_TABLES for s in declared})
 
-    def heading(self) -> str:
-        better = "higher is better" if self.higher_is_better else "lower is better"
-        unit = f" ({self.unit})" if self.unit else ""
-        return f"{self.title}{unit}, {better}"
 
-
-_PP = ("pingpong",)
-_ST = ("stream",)
-METRICS: dict[str, Metric] = {m.key: m for m in (
-    Metric("rtt_min_us", "round trip, min", "µs", False, _PP),
-    Metric("rtt_p50_us", "round trip, p50", "µs", False, _PP),
-    Metric("rtt_mean_us", "round trip, mean", "µs", False, _PP),
-    Metric("rtt_p90_us", "round trip, p90", "µs", False, _PP),
-    Metric("rtt_p99_us", "round trip, p99", "µs", False, _PP),
-    Metric("rtt_p999_us", "round trip, p99.9", "µs", False, _PP),
-    Metric("rtt_max_us", "round trip, max", "µs", False, _PP),
-    Metric("rtt_stdev_us", "round trip, standard deviation", "µs", False, _PP),
-    Metric("mb_s", "throughput at the consumer", "MB/s", True),
-    Metric("msg_s", "messages per second", "msg/s", True),
-    Metric("owl_p50_us", "one-way latency under load, p50", "µs", False, _ST),
-    Metric("owl_p99_us", "one-way latency under load, p99", "µs", False, _ST),
-    Metric("owl_max_us", "one-way latency under load, max", "µs", False, _ST),
-    Metric("cpu_us_msg", "CPU time per message, all workers", "µs", False),
-    Metric("ctx_msg", "context switches per message, all workers", "", False),
-    Metric("loss_pct", "messages lost", "%", False),
-    Metric("ttlb_p50_us", "request to last reply byte, p50", "µs", False, ("reqrep",)),
-    Metric("ttlb_p99_us", "request to last reply byte, p99", "µs", False, ("reqrep",)),
-    Metric("fair_jain", "fairness across producers (Jain, 1 = equal)", "", True, ("fanin",)),
-    Metric("share_min_pct", "smallest producer's share of messages", "%", True, ("fanin",)),
-    Metric("conn_p50_us", "connect + message + close, p50", "µs", False, ("connect",)),
-    Metric("conn_p99_us", "connect + message + close, p99", "µs", False, ("connect",)),
-    Metric("conn_s", "connections per second", "conn/s", True, ("connect",)),
-    Metric("rss_peak_bytes", "peak resident memory, largest worker", "bytes", False),
-)}
-
-# Which percentile a metric shows, so a report can say when a trial had too few samples for it.
-PERCENTILES: dict[str, float] = {"rtt_p50_us": 50.0, "rtt_p90_us": 90.0, "rtt_p99_us": 99.0, "rtt_p999_us": 99.9,
-                                 "owl_p50_us": 50.0, "owl_p99_us": 99.0, "ttlb_p50_us": 50.0, "ttlb_p99_us": 99.0,
-                                 "conn_p50_us": 50.0, "conn_p99_us": 99.0}
-
-# The tables `ipclab run` prints, per pattern, in order.
-DEFAULT_TABLES: dict[str, tuple[str, ...]] = {
-    "pingpong": ("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
-    "stream": ("mb_s", "msg_s", "cpu_us_msg"),
-    "reqrep": ("ttlb_p50_us", "ttlb_p99_us", "mb_s", "cpu_us_msg"),
-    "fanin": ("mb_s", "fair_jain", "share_min_pct", "cpu_us_msg"),
-    "connect": ("conn_p50_us", "conn_p99_us", "cpu_us_msg"),
-}
+def belongs(pattern: str, key: str) -> bool:
+    """May ``pattern``'s cells show ``key``? Shared figures: any pattern; declared ones: their patterns only."""
+    owners = OWNERS.get(key)
+    return owners is None or pattern in owners
 
 
 def default_metrics(pattern: str) -> tuple[str, ...]:
-    return DEFAULT_TABLES.get(pattern, ("msg_s", "cpu_us_msg"))
+    return DEFAULT_TABLES.get(pattern, FALLBACK_TABLES)
+
+
+def report_metrics(pattern: str) -> tuple[str, ...]:
+    return REPORT_TABLES.get(pattern, FALLBACK_TABLES)
 
 
 def format_number(value: float | None) -> str:
@@ -83,3 +87,6 @@ def format_number(value: float | None) -> str:
     if a >= 0.001:
         return f"{value:.3g}"
     return f"{value:.2e}"
+
+
+rebuild()

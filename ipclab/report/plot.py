@@ -3,6 +3,11 @@
 matplotlib is an optional extra, imported only when a plot is asked for, with the non-interactive Agg canvas
 and no pyplot (no global figure state, no display needed). Output is PNG or SVG bytes; files are reproducible
 (no timestamps, fixed SVG ids) so committed samples only change when the figures do.
+
+What is plotted comes from the patterns' declarations, never their names: ``latency`` draws the headline (p50,
+and its p99 dashed) of the first round-trip pattern (``count_class``) in the result, ``throughput`` the MB/s of
+the first pattern whose headline it is, ``cdf`` the stored distribution (``quantiles_key``) of the first
+pattern that stores one, round-trip patterns first; titles and labels are the declared ones.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from typing import Any
 
 from .. import stats
 from ..config import format_size
+from ..declarations import PatternSpec
 from ..errors import ConfigError, IpclabError
+from ..patterns import specs
+from .metrics import METRICS
 
 KINDS = ("latency", "throughput", "cdf", "cpu")
 FORMATS = ("png", "svg")
@@ -35,14 +43,48 @@ def _ok(result: dict[str, Any], pattern: str) -> list[dict[str, Any]]:
     return [c for c in result["cells"] if c["pattern"] == pattern and c["status"] == "ok"]
 
 
+def _recorded(result: dict[str, Any], spec: PatternSpec, key: str | None) -> bool:
+    return bool(key) and any(t.get("metrics", {}).get(key) for c in _ok(result, spec.name) for t in c.get("trials", []))
+
+
+def _latency_specs() -> list[PatternSpec]:
+    return [s for s in specs() if s.count_class == "round_trip"]
+
+
+def _throughput_specs() -> list[PatternSpec]:
+    return [s for s in specs() if s.headline == "mb_s"]
+
+
+def latency_source(result: dict[str, Any]) -> PatternSpec | None:
+    """The round-trip pattern whose headline the latency plot draws: the first one the result recorded."""
+    return next((s for s in _latency_specs() if _recorded(result, s, s.headline)), None)
+
+
+def throughput_source(result: dict[str, Any]) -> PatternSpec | None:
+    return next((s for s in _throughput_specs() if _recorded(result, s, s.headline)), None)
+
+
 def default_kind(result: dict[str, Any]) -> str:
-    patterns = {c["pattern"] for c in result["cells"] if c["status"] == "ok"}
-    return "latency" if "pingpong" in patterns or "stream" not in patterns else "throughput"
+    return "throughput" if latency_source(result) is None and throughput_source(result) else "latency"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def caption(result: dict[str, Any], kind: str) -> str:
+    """What a plot of ``kind`` shows, in a few words (HTML reports)."""
+    if kind == "latency" and (spec := latency_source(result)):
+        return f"{_capital(spec.distribution or spec.headline)} vs message size"
+    if kind == "throughput" and (spec := throughput_source(result)):
+        return f"{_capital(spec.name)} throughput vs message size"
+    return {"latency": "Latency vs message size", "throughput": "Throughput vs message size",
+            "cdf": "Latency distribution (CDF)", "cpu": "CPU time per message"}[kind]
 
 
 def _placement(cells: list[dict[str, Any]]) -> str:
     places = list(dict.fromkeys(c.get("placement") for c in cells if c.get("placement")))
-    return places[0] if len(places) == 1 else "placement varies"
+    return str(places[0]) if len(places) == 1 else "placement varies"
 
 
 def _subtitle(result: dict[str, Any], cells: list[dict[str, Any]]) -> str:
@@ -100,38 +142,63 @@ def _lines(ax: Any, data: dict[str, list[tuple[int, float]]], colors: dict[str, 
                 label=name if label else None)
 
 
-def _need(data: dict[str, Any], what: str, hint: str) -> None:
+def _need(data: object, what: str, hint: str) -> None:
     if not data:
         raise ConfigError(f"--kind: the result has no {what} to plot; {hint}")
 
 
+def _names(declared: list[PatternSpec]) -> str:
+    names = [s.name for s in declared]
+    return names[0] + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "")
+
+
+def _companion(spec: PatternSpec) -> str | None:
+    """The p99 drawn dashed next to a p50 headline, if the pattern declares one."""
+    declared = {m.key: m for m in spec.metrics}
+    if declared.get(spec.headline) is None or declared[spec.headline].percentile != 50.0:
+        return None
+    return next((m.key for m in spec.metrics if m.percentile == 99.0), None)
+
+
 def _latency(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
-    p50 = series(result, "pingpong", "rtt_p50_us")
-    _need(p50, "ping-pong round trips", "run with --pattern pingpong, or use --kind throughput")
-    p99 = series(result, "pingpong", "rtt_p99_us")
+    spec = latency_source(result)
+    _need(spec, "round trips", f"run with --pattern {_names(_latency_specs())}, or use --kind throughput")
+    assert spec is not None
+    head = METRICS[spec.headline]
+    dashed = _companion(spec)
+    p50 = series(result, spec.name, spec.headline)
+    _need(p50, "round trips", "only sizes above 0 B are plotted (log axes); run with --size 1 or more")
     ax = fig.add_subplot()
     _lines(ax, p50, colors)
-    _lines(ax, p99, colors, style="--", label=False, alpha=0.5)
+    if dashed:
+        _lines(ax, series(result, spec.name, dashed), colors, style="--", label=False, alpha=0.5)
     ax.set_yscale("log")
     _log_axis(ax.yaxis)
-    ax.set_ylabel("round trip (µs), lower is better")
+    what = head.title.rsplit(", p50", 1)[0] if dashed else head.title
+    ax.set_ylabel(f"{what} ({head.unit}), {'higher' if head.higher_is_better else 'lower'} is better")
     _size_axis(ax, [s for pts in p50.values() for s, _ in pts])
-    ax.set_title(f"Round-trip latency vs message size (solid p50, dashed p99)\n"
-                 f"{_subtitle(result, _ok(result, 'pingpong'))}", fontsize=10)
+    both = " (solid p50, dashed p99)" if dashed else ""
+    ax.set_title(f"{_capital(spec.distribution or head.title)} vs message size{both}\n"
+                 f"{_subtitle(result, _ok(result, spec.name))}", fontsize=10)
     ax.legend(fontsize=8, title="transport", title_fontsize=8)
 
 
 def _throughput(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
-    mb = series(result, "stream", "mb_s")
-    _need(mb, "stream throughput", "run with --pattern stream, or use --kind latency")
+    spec = throughput_source(result)
+    declared = _throughput_specs()
+    _need(spec, f"{declared[0].name if declared else 'any'} throughput",
+          f"run with --pattern {_names(declared)}, or use --kind latency")
+    assert spec is not None
+    mb = series(result, spec.name, spec.headline)
+    _need(mb, f"{spec.name} throughput", "only sizes above 0 B are plotted (log axes); run with --size 1 or more")
     ax = fig.add_subplot()
     _lines(ax, mb, colors)
     ax.set_yscale("log")
     _log_axis(ax.yaxis)
-    ax.set_ylabel("throughput at the consumer (MB/s), higher is better")
+    ax.set_ylabel(METRICS[spec.headline].heading())
     _size_axis(ax, [s for pts in mb.values() for s, _ in pts])
-    ax.set_title(f"Stream throughput vs message size (1 MB = 10^6 bytes)\n"
-                 f"{_subtitle(result, _ok(result, 'stream'))}", fontsize=10)
+    ax.set_title(f"{_capital(spec.name)} throughput vs message size (1 MB = 10^6 bytes)\n"
+                 f"{_subtitle(result, _ok(result, spec.name))}", fontsize=10)
     ax.legend(fontsize=8, title="transport", title_fontsize=8)
 
 
@@ -151,14 +218,17 @@ def _cpu(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     fig.suptitle("CPU cost per message vs message size (user + system, lower is better)", fontsize=10)
 
 
+def _distribution_specs() -> list[PatternSpec]:
+    """Patterns that store a latency distribution, round-trip patterns first (their latency is the point)."""
+    stored = [s for s in specs() if s.quantiles_key]
+    return [s for s in stored if s.count_class == "round_trip"] + [s for s in stored if s.count_class != "round_trip"]
+
+
 def cdf_source(result: dict[str, Any]) -> tuple[str, str, str] | None:
     """(pattern, quantile key, description) of the latency distributions a result stores."""
-    for pattern, key, what in (("pingpong", "rtt_quantiles_ns", "round-trip latency"),
-                               ("reqrep", "ttlb_quantiles_ns", "request to last reply byte"),
-                               ("connect", "conn_quantiles_ns", "connect + message + close"),
-                               ("stream", "owl_quantiles_ns", "one-way latency under load")):
-        if any(t.get("metrics", {}).get(key) for c in _ok(result, pattern) for t in c.get("trials", [])):
-            return pattern, key, what
+    for spec in _distribution_specs():
+        if _recorded(result, spec, spec.quantiles_key):
+            return spec.name, str(spec.quantiles_key), spec.distribution
     return None
 
 
@@ -173,7 +243,8 @@ def merged_quantiles(cell: dict[str, Any], key: str) -> list[float] | None:
 
 def _cdf(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     source = cdf_source(result)
-    _need(source or {}, "stored latency distributions", "run a pingpong or stream pattern with sizes >= 16 B")
+    _need(source, "stored latency distributions",
+          f"run a pattern that stores them ({_names(_distribution_specs())}) with sizes >= 16 B")
     assert source is not None
     pattern, key, what = source
     cells = _ok(result, pattern)

@@ -1,7 +1,10 @@
 """Pivot tables (rows: transports, columns: sizes) for any metric, and their text renderings.
 
 A cell shows the median across trials, "±N%" when the trials disagree by more than 10 %, ``n/a`` or
-``failed`` with a numbered note giving the reason.
+``failed`` with a numbered note giving the reason, or "-" when the figure could not be computed (with a note when
+the pattern said why, in its per-trial ``missing`` figures: ``{metric key: reason}``).
+
+``render_tables(tables, fmt)`` is the one text renderer of ``ipclab run`` and ``ipclab report``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import format_size
-from .metrics import METRICS, Metric, format_number
+from .metrics import METRICS, Metric, belongs, default_metrics, format_number
 
 SPREAD_MARK = 0.10
 
@@ -62,7 +65,8 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
         if where and where != common:
             label = f"{name} [{where}]"
             exceptions = True
-        row, vals = [label], []
+        row: list[str] = [label]
+        vals: list[float | None] = []
         for c in row_cells:
             if c is None:
                 row.append("")
@@ -75,7 +79,8 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
                 v = c.get("summary", {}).get(metric_key)
                 vals.append(v)
                 if v is None:
-                    row.append("-")
+                    why = missing_reason(c, metric_key)
+                    row.append(f"- {note(why)}" if why else "-")
                     continue
                 text = format_number(v)
                 spread = c.get("spread", {}).get(metric_key, 0.0)
@@ -91,18 +96,27 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
                  values, notes)
 
 
+def missing_reason(cell: dict[str, Any], metric_key: str) -> str | None:
+    """Why a cell has no figure for this metric, if its pattern said so in a trial's ``missing`` figures."""
+    for trial in cell.get("trials", []):
+        missing = trial.get("metrics", {}).get("missing")
+        if isinstance(missing, dict) and isinstance(missing.get(metric_key), str):
+            return str(missing[metric_key])
+    return None
+
+
 def applicable(result: dict[str, Any], pattern: str, metric_key: str) -> bool:
-    """Does any cell of this pattern record this metric?"""
-    metric = METRICS[metric_key]
-    if metric.patterns is not None and pattern not in metric.patterns:
+    """Does any cell of this pattern record this metric (or explain why it could not)?"""
+    if not belongs(pattern, metric_key):
         return False
-    return any(metric_key in c.get("summary", {}) for c in result["cells"] if c["pattern"] == pattern) or not any(
-        c["status"] == "ok" for c in result["cells"] if c["pattern"] == pattern)
+    cells = [c for c in result["cells"] if c["pattern"] == pattern]
+    return (any(metric_key in c.get("summary", {}) or missing_reason(c, metric_key) for c in cells)
+            or not any(c["status"] == "ok" for c in cells))
 
 
 def render_text(table: Table, tablefmt: str = "simple") -> str:
     """A terminal ("simple"), GitHub/Markdown ("github"/"pipe") or other tabulate format, with its notes."""
-    from tabulate import tabulate
+    from tabulate import tabulate  # type: ignore[import-untyped]
 
     body = tabulate(table.rows, headers=table.columns, tablefmt=tablefmt, disable_numparse=True,
                     colalign=("left", *("right",) * (len(table.columns) - 1)))
@@ -134,8 +148,7 @@ def render_json(tables: list[Table]) -> str:
 
 
 def build_tables(result: dict[str, Any], metrics: list[str] | None = None) -> list[Table]:
-    from .metrics import default_metrics
-
+    """The tables of ``ipclab run``: each pattern's declared tables (or the given metrics), where recorded."""
     tables = []
     for pattern in patterns_in(result):
         for key in metrics or default_metrics(pattern):
@@ -144,12 +157,21 @@ def build_tables(result: dict[str, Any], metrics: list[str] | None = None) -> li
     return tables
 
 
-def render(result: dict[str, Any], fmt: str, metrics: list[str] | None = None) -> str:
-    """The run summary in one of: table, github, markdown, csv, json (tables only; the full result is the file)."""
-    tables = build_tables(result, metrics)
+TEXT_FORMATS = {"table": "simple", "github": "github", "markdown": "pipe"}
+
+
+def render_tables(tables: list[Table], fmt: str) -> str:
+    """Tables as text, the one renderer of run and report: table, github, markdown, csv or json."""
     if fmt == "csv":
         return render_csv(tables)
     if fmt == "json":
         return render_json(tables)
-    tablefmt = {"table": "simple", "github": "github", "markdown": "pipe"}[fmt]
-    return "\n".join(render_text(t, tablefmt) for t in tables)
+    return "\n".join(render_text(t, TEXT_FORMATS[fmt]) for t in tables)
+
+
+def render_run_tables(result: dict[str, Any], fmt: str, metrics: list[str] | None = None) -> str:
+    """What ``ipclab run`` prints: its tables in table, markdown, csv or json (the full result is the file)."""
+    return render_tables(build_tables(result, metrics), fmt)
+
+
+render = render_run_tables  # the name cli.py used before

@@ -1,0 +1,84 @@
+"""What a pattern module defines, and the helpers its declaration uses (options validated by the pattern itself).
+
+A pattern is one module of ``ipclab.patterns`` with:
+
+    SPEC: PatternSpec                       the declaration everything outside ``patterns/`` reads
+    ORDER: int                              optional: where it is listed (built-ins 10..50; default last)
+    LABELS: dict[str, str]                  role -> human name (the same dict as SPEC.labels)
+    roles(clients) -> [(role, index)]       the workers to start, "server" first
+    run(role, index, channel, ctx) -> dict  in the worker: raw figures, JSON-able
+    metrics(raw_by_role, ctx) -> dict       in the parent, pure: the per-trial figures
+and optionally
+    not_applicable(transport_cls, size, options) -> str | None
+        pattern-level n/a, asked after the transport's own check. What a transport can carry (several writers,
+        dialling, duplex) is the transport's to decide from ``SPEC.shape``; this is for the pattern's own limits
+        (fan-in's 16-byte tag, an empty reply).
+
+``options`` is a dict of the pattern options by name (older callers pass the client count as an int: patterns
+must not rely on it being a dict unless they declare options).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..declarations import PatternOption
+from ..errors import ConfigError
+from .common import HEADER_SIZE, Context
+
+
+def parse_int(value: Any, flag: str, low: int, high: int, what: str) -> int:
+    """A whole number in low..high from a CLI string or a TOML value; ConfigError names the flag and the limit.
+
+    The wording is config.py's (``_int_in_range``), so a pattern option fails like a built-in one.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            if isinstance(value, (bool, float)):
+                raise ValueError
+            value = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{flag}: {value!r} is not a whole number; {what} must be {low}..{high}") from None
+    if value < low or value > high:
+        raise ConfigError(f"{flag}: {value} is out of range; {what} must be {low}..{high}")
+    return value
+
+
+def int_option(name: str, help: str, default: int, low: int, high: int, what: str,
+               metavar: str = "N") -> PatternOption:
+    """A whole-number option declared once: flag ``--name``, TOML key ``name``, range ``low..high``."""
+
+    def parse(value: Any, flag: str) -> int:
+        return parse_int(value, flag, low, high, what)
+
+    return PatternOption(name=name, help=help, default=default, parse=parse, metavar=metavar)
+
+
+def option(ctx_options: dict[str, Any], spec_option: PatternOption) -> Any:
+    """The value a worker got for an option, or its declared default (a config from an older runner)."""
+    return ctx_options.get(spec_option.name, spec_option.default)
+
+
+def pair_roles(clients: int) -> list[tuple[str, int]]:
+    """One server and one client, whatever --clients says (every pattern but fan-in)."""
+    return [("server", 0), ("client", 0)]
+
+
+Side = Callable[[Any, Context], dict[str, Any]]
+
+
+def by_role(server: Side, client: Side) -> Callable[[str, int, Any, Context], dict[str, Any]]:
+    """A pattern's ``run`` for one server and one client: the worker's role picks the side (once per trial)."""
+
+    def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
+        return server(channel, ctx) if role == "server" else client(channel, ctx)
+
+    return run
+
+
+def needs_header(size: int, what: str) -> str | None:
+    """n/a below the 16-byte header when the pattern keeps ``what`` there (e.g. "fan-in tags ... producer")."""
+    if size < HEADER_SIZE:
+        return f"{what} in the {HEADER_SIZE}-byte header; use {HEADER_SIZE} B or more"
+    return None
