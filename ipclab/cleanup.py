@@ -291,11 +291,3 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(subparsers: Any) -> None:
-    """Called by cli.build_parser: adds ``ipclab clean``."""
-    p = subparsers.add_parser("clean", help="remove IPC objects and temp dirs left by a killed run",
-                              description="Remove shared-memory segments, message queues, FIFOs, socket files "
-                              "and private directories that a killed ipclab run left behind. Objects of live "
-                              "runs and anything not created by ipclab are left alone.")
-    p.add_argument("--dry-run", "-n", action="store_true", help="list what would be removed; remove nothing")
-    p.set_defaults(handler=cmd_clean)

@@ -6,7 +6,6 @@ its traceback.
 
 A subcommand is a module with ``add_parser(subparsers)``, which adds its parser and sets ``handler`` (a
 function ``(args) -> exit status``) with ``set_defaults``; registering it is one line in :data:`SUBCOMMANDS`.
-Modules that still offer ``add_commands(subparsers)`` (several subcommands at once) are accepted too.
 """
 
 from __future__ import annotations
@@ -49,8 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name is None or not name.startswith(exc.name):
                 raise  # the module exists but something it imports is missing: a bug, keep the traceback
             continue
-        add = getattr(module, "add_parser", None) or module.add_commands
-        add(sub)
+        module.add_parser(sub)
     return parser
 
 

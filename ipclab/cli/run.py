@@ -104,24 +104,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def render_run_tables(result: dict[str, Any], fmt: str) -> str:
-    """The tables ``run`` prints (table, markdown or csv). The one call to swap for the shared table renderer."""
-    from ..report.tables import render
+    """The tables ``run`` prints: the same renderer as ``ipclab report``."""
+    from ..report.tables import render_run_tables as render
 
     return render(result, fmt)
 
 
 def run_warnings(result: dict[str, Any]) -> list[str]:
-    """The warning lines ``run`` prints after its tables: the machine's, then each cell's."""
-    from ..model import warning_message
+    """The warning lines ``run`` prints after its tables: the advice engine ``ipclab report`` uses."""
+    from ..report.advice import run_warnings as advise
 
-    meta = result.get("metadata", {})
-    out = []
-    if meta.get("virtualization"):
-        out.append(f"running on a virtual machine ({meta['virtualization']}): wake-up latencies depend on the "
-                   "hypervisor; compare figures only with runs from the same machine")
-    cpus = meta.get("cpu_affinity") or []
-    if cpus and len(cpus) < 2:
-        out.append(f"only {len(cpus)} CPU usable: producer and consumer always share it")
-    out += [f"{c['pattern']} {c['transport']} {c['size_bytes']} B: {warning_message(w)}" for c in result["cells"]
-            for w in c.get("warnings", [])]
-    return out
+    return advise(result)

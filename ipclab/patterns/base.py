@@ -24,25 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..declarations import PatternOption
-from ..errors import ConfigError
 from .common import HEADER_SIZE, Context
 
 
 def parse_int(value: Any, flag: str, low: int, high: int, what: str) -> int:
-    """A whole number in low..high from a CLI string or a TOML value; ConfigError names the flag and the limit.
+    """A whole number in low..high from a CLI string or a TOML value; the built-in options' wording (config.whole)."""
+    from ..config import whole
 
-    The wording is config.py's (``_int_in_range``), so a pattern option fails like a built-in one.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            if isinstance(value, (bool, float)):
-                raise ValueError
-            value = int(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"{flag}: {value!r} is not a whole number; {what} must be {low}..{high}") from None
-    if value < low or value > high:
-        raise ConfigError(f"{flag}: {value} is out of range; {what} must be {low}..{high}")
-    return value
+    return whole(value, flag, low, high, what)
 
 
 def int_option(name: str, help: str, default: int, low: int, high: int, what: str,

@@ -20,50 +20,6 @@ REPORT_FORMATS = ("table", "github", "markdown", "latex", "csv", "html", "json")
 COMPARE_FORMATS = ("table", "github", "markdown", "csv", "json")
 
 
-def add_commands(subparsers: Any) -> None:
-    """Register report, plot and compare on the `ipclab` subparsers object."""
-    fmt = argparse.RawDescriptionHelpFormatter
-    rep = subparsers.add_parser(
-        "report", help="tables (text, Markdown, LaTeX, CSV, HTML, JSON) from a result file", formatter_class=fmt,
-        description="Pivot tables (rows transports, columns sizes) of any recorded metric, with warnings.",
-        epilog="examples:\n  ipclab report results/run.json --format markdown -o report.md\n"
-               "  ipclab report results/run.json --format html -o report.html\n"
-               "  ipclab report results/run.json --metric rtt_p99_us,cpu_us_msg --format latex")
-    rep.add_argument("result", metavar="RESULT.json")
-    rep.add_argument("--format", "-f", choices=REPORT_FORMATS, default="table", help="output format (default: table)")
-    rep.add_argument("--metric", "-m", metavar="M[,M...]", help=f"metrics to tabulate; known: {', '.join(METRICS)}")
-    rep.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout ('-' = stdout)")
-    rep.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    rep.add_argument("--no-plots", action="store_true", help="HTML without embedded plots")
-    rep.set_defaults(handler=cmd_report)
-
-    plo = subparsers.add_parser(
-        "plot", help="latency/throughput vs size, latency CDF, CPU cost (PNG or SVG; needs matplotlib)",
-        formatter_class=fmt, description="Plot a result file. Needs matplotlib: pip install 'ipclab[plot]'.",
-        epilog="examples:\n  ipclab plot results/run.json -o latency.png\n"
-               "  ipclab plot results/run.json --kind cdf -o cdf.svg")
-    plo.add_argument("result", metavar="RESULT.json")
-    plo.add_argument("--output", "-o", metavar="FILE.png|svg", required=True, help="image file (.png or .svg)")
-    plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "cpu"),
-                     help="what to plot (default: latency if the result has ping-pong cells, else throughput)")
-    plo.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    plo.set_defaults(handler=cmd_plot)
-
-    cmp_ = subparsers.add_parser(
-        "compare", help="B/A per common cell, with a significance test on the per-trial figures",
-        formatter_class=fmt, description="Compare two result files cell by cell (needs several trials per "
-        "cell: 'ipclab run --trials 5').",
-        epilog="example:\n  ipclab compare results/same-core.json results/cross-core.json --format markdown")
-    cmp_.add_argument("a", metavar="A.json")
-    cmp_.add_argument("b", metavar="B.json")
-    cmp_.add_argument("--metric", "-m", metavar="M[,M...]", help="metrics to compare (default: the headline ones)")
-    cmp_.add_argument("--format", "-f", choices=COMPARE_FORMATS, default="table", help="output format")
-    cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
-    cmp_.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout ('-' = stdout)")
-    cmp_.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    cmp_.set_defaults(handler=cmd_compare)
-
-
 # -- helpers ---------------------------------------------------------------------------------------------
 def parse_metrics(text: str | None) -> list[str] | None:
     if text is None:

@@ -50,28 +50,6 @@ progress for --idle-timeout seconds is dropped; a client that does not read its 
 """
 
 
-def add_commands(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run a classic socket server (echo, time, file) for real clients",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=CLIENTS,
-                       description="Run an echo, time or file server on loopback (or where --bind says), for any "
-                       "client: nc, socat, Python's socket module. Many clients are served at once.")
-    p.add_argument("service", metavar="SERVICE", choices=SERVICES, help="echo | time | file")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--tcp", action="store_true", help="TCP (the default)")
-    where.add_argument("--udp", action="store_true", help="UDP: one reply datagram per datagram (echo, time)")
-    where.add_argument("--unix", metavar="PATH", help="a Unix stream socket at PATH (mode 0600, removed at exit)")
-    p.add_argument("--bind", metavar="HOST:PORT", help="where to listen (default 127.0.0.1:0: loopback, a free "
-                   "port, printed at start); PORT alone or HOST alone work too")
-    p.add_argument("--root", metavar="DIR", help="file: the directory whose regular files may be served (required)")
-    p.add_argument("--max-clients", metavar="N", help=f"connections at once (default {DEFAULT_MAX_CLIENTS})")
-    p.add_argument("--idle-timeout", metavar="SECONDS", help="drop a client without progress for this long "
-                   f"(default {DEFAULT_IDLE:g})")
-    p.add_argument("--max-request", metavar="BYTES", help="file: longest request line (default 1024); "
-                   f"--udp: largest datagram answered (default {DATAGRAM_MAX})")
-    p.add_argument("--quiet", "-q", action="store_true", help="no log line per client (the address is printed)")
-    p.set_defaults(handler=cmd_serve)
-
-
 def parse_bind(text: str) -> tuple[str, int, int]:
     """'HOST:PORT', '[v6]:PORT', 'PORT', ':PORT' or 'HOST' -> (numeric host, port, family)."""
     text = text.strip()
