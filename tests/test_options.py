@@ -147,15 +147,15 @@ def test_count_and_duration_exclude_each_other(capsys, tmp_path) -> None:
 
 
 # -- a pattern's own option joins the table from its SPEC ----------------------------------------------------
-def _parse_burst(value, flag):
+def _parse_linger(value, flag):
     from ipclab.config import whole
 
-    return whole(value, flag, 1, 1000, "the burst length")
+    return whole(value, flag, 1, 1000, "the linger count")
 
 
 FAKE = PatternSpec(name="fake", summary="a pattern declared only by this test", shape=TrafficShape(duplex=True),
                    headline="rtt_p50_us", count_class="round_trip", labels={}, metrics=(), tables=(),
-                   options=(PatternOption("burst", "messages per acknowledgement (default: 8)", 8, _parse_burst,
+                   options=(PatternOption("linger", "rounds to linger (default: 8)", 8, _parse_linger,
                                           "K"),))
 
 
@@ -173,26 +173,26 @@ def test_pattern_option_is_a_flag_a_key_and_reaches_runconfig(fake_pattern, tmp_
     with pytest.raises(SystemExit) as done:
         main(["run", "--help"])
     assert done.value.code == 0
-    assert "--burst K" in capsys.readouterr().out
-    assert schema()["burst"] == ((int,), "a whole number")  # the TOML type is that of the default
-    config = from_cli("--burst", "16")
-    assert config.options["burst"] == 16 and config.burst == 16 and config.to_dict()["burst"] == 16
-    assert from_toml(tmp_path, "burst = 16\n") == config
-    assert from_cli().options["burst"] == 8  # not given: the declared default, sent to the workers
-    assert RunConfig(burst=2).options == {"burst": 2}
+    assert "--linger K" in capsys.readouterr().out
+    assert schema()["linger"] == ((int,), "a whole number")  # the TOML type is that of the default
+    config = from_cli("--linger", "16")
+    assert config.options["linger"] == 16 and config.linger == 16 and config.to_dict()["linger"] == 16
+    assert from_toml(tmp_path, "linger = 16\n") == config
+    assert from_cli().options["linger"] == 8  # not given: the declared default, sent to the workers
+    assert RunConfig(linger=2).options == {"linger": 2}
 
 
 def test_pattern_option_errors_name_flag_and_key(fake_pattern, tmp_path, capsys) -> None:
-    line = one_error(capsys, ["run", "--burst", "0"])
-    assert "--burst: 0 is out of range; the burst length must be 1..1000" in line
-    path = write(tmp_path, "burst = 5000\n")
-    assert f"{path}:1: burst: 5000 is out of range" in one_error(capsys, ["run", "-e", path])
-    path = write(tmp_path, 'burst = "5"\n')
-    assert "burst = '5' has the wrong type; it must be a whole number" in one_error(capsys, ["run", "-e", path])
+    line = one_error(capsys, ["run", "--linger", "0"])
+    assert "--linger: 0 is out of range; the linger count must be 1..1000" in line
+    path = write(tmp_path, "linger = 5000\n")
+    assert f"{path}:1: linger: 5000 is out of range" in one_error(capsys, ["run", "-e", path])
+    path = write(tmp_path, 'linger = "5"\n')
+    assert "linger = '5' has the wrong type; it must be a whole number" in one_error(capsys, ["run", "-e", path])
 
 
 def test_pattern_option_may_not_shadow_a_core_option(monkeypatch) -> None:
-    bad = dataclasses.replace(FAKE, options=(PatternOption("count", "x", 1, _parse_burst),))
+    bad = dataclasses.replace(FAKE, options=(PatternOption("count", "x", 1, _parse_linger),))
     monkeypatch.setattr(options, "_specs", lambda: [bad])
     options._declared.cache_clear()
     try:
