@@ -131,7 +131,8 @@ def _gated(base_name: str) -> type:
                 time.sleep(0.02)
         return base.connect.__func__(cls, address, role, index)  # type: ignore[attr-defined]
 
-    return type(f"Gated_{base_name}", (base,), {"name": f"gated-{base_name}", "connect": classmethod(connect)})
+    return type(f"Gated_{base_name}", (base,), {"name": f"gated-{base_name}", "connect": classmethod(connect),
+                                                  "__module__": __name__})
 
 
 def __getattr__(attr: str) -> type:
