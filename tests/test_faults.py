@@ -20,7 +20,11 @@ import psutil
 import pytest
 from conftest import ROOT
 
+from ipclab.engine import compat
+from ipclab.patterns import get_pattern
 from ipclab.transports import TRANSPORTS, get_transport
+
+pytestmark = pytest.mark.process  # every test here but one starts ipclab processes; that one is instant
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FAULTY = {
@@ -72,6 +76,11 @@ def run_dir_of(pid: int) -> str:
 
 def stderr_lines(text: str) -> list[str]:
     return [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("ipclab: warning:")]
+
+
+def texts(warnings: list) -> list[str]:
+    """A cell's warning texts, whether stored as objects {"code", "message"} or as plain strings."""
+    return [w if isinstance(w, str) else w["message"] for w in warnings]
 
 
 def cells_of(path: str) -> dict[tuple[str, str], dict]:
@@ -152,7 +161,7 @@ def test_corruption_is_counted_per_cell(cli, tmp_path, verify: bool) -> None:
         flipped = cells[pattern, "flip"]["trials"][0]["metrics"]["corrupt"]
         if verify:
             assert flipped == 10, pattern
-            assert "10 corrupt message(s)" in " ".join(cells[pattern, "flip"]["warnings"])
+            assert "10 corrupt message(s)" in " ".join(texts(cells[pattern, "flip"]["warnings"]))
         else:
             assert 0 <= flipped <= 10, pattern  # sampled checks only
         assert cells[pattern, "pipe"]["trials"][0]["metrics"]["corrupt"] == 0
@@ -210,7 +219,8 @@ def _gated_names() -> list[str]:
     names = []
     for name in TRANSPORTS:
         cls = get_transport(name)
-        if not cls.unavailable_reason() and cls.not_applicable("pingpong", 64) is None:
+        spec = get_pattern("pingpong").SPEC
+        if not cls.unavailable_reason() and compat.transport_not_applicable(cls, spec, 64) is None:
             names.append(name)
     return names
 
@@ -328,4 +338,4 @@ def test_interrupt_mid_cell_keeps_the_finished_trials() -> None:
     (cell,) = runner.result["cells"]
     assert runner.result["interrupted"] is True
     assert len(cell["trials"]) == 1 and cell["summary"]["round_trips"] == 50
-    assert "interrupted after 1 of 3 trials" in cell["warnings"]
+    assert "interrupted after 1 of 3 trials" in texts(cell["warnings"])
