@@ -68,8 +68,10 @@ def test_collect_returns_each_workers_message(pair) -> None:
     server.say({"type": "RESULT", "raw": {"n": 1}})
     client.say({"type": "STARTED"})  # not what is awaited: ignored
     client.say({"type": "RESULT", "raw": {"n": 2}})
-    got = Supervisor(None, FAST).collect([server, client], "RESULT", 1.0, "finish")  # type: ignore[arg-type]
+    started = time.monotonic()
+    got = Supervisor(None, FAST).collect([server, client], "RESULT", 5.0, "finish")  # type: ignore[arg-type]
     assert {k: m["raw"] for k, m in got.items()} == {"server": {"n": 1}, "client": {"n": 2}}
+    assert time.monotonic() - started < 2.5  # the RESULT buffered behind STARTED is not left waiting
 
 
 def test_an_error_is_the_workers_one_line_with_its_traceback(pair) -> None:

@@ -82,10 +82,7 @@ class Supervisor:
         got: dict[str, Any] = {}
         while pending:
             for w in list(pending):
-                try:
-                    message = w.channel.reader.pop()
-                except ValueError as exc:  # oversized or malformed: a broken worker, not a crash of the sweep
-                    raise WorkerError(f"{w.spec.label} sent an unusable control message: {exc}") from None
+                message = self._next(w, kind)
                 if message is None:
                     if w.channel.reader.closed:
                         raise WorkerError(self.death(w))
@@ -94,9 +91,8 @@ class Supervisor:
                     error = f"{w.spec.label} failed: {message.get('message')}"
                     killed = self.killed_peer(workers, w)  # a dead peer is the cause, the EOF/EPIPE its effect
                     raise WorkerError(f"{killed} (then {error})" if killed else error, message.get("traceback"))
-                if message["type"] == kind:
-                    got[w.spec.key] = message
-                    pending.remove(w)
+                got[w.spec.key] = message
+                pending.remove(w)
             if not pending:
                 return got
             remaining = deadline - clock()
@@ -111,6 +107,16 @@ class Supervisor:
                 except ConnectionResetError:  # it died with our START/CONFIG unread: a death like any other
                     ch.reader.closed = True
         return got
+
+    def _next(self, w: WorkerHandle, kind: str) -> dict[str, Any] | None:
+        """The first buffered ``kind`` or ERROR message of a worker (others are skipped), or None for now."""
+        while True:
+            try:
+                message = w.channel.reader.pop()
+            except ValueError as exc:  # oversized or malformed: a broken worker, not a crash of the sweep
+                raise WorkerError(f"{w.spec.label} sent an unusable control message: {exc}") from None
+            if message is None or message["type"] in (kind, "ERROR"):
+                return message
 
     def _send(self, w: WorkerHandle, message: dict[str, Any]) -> None:
         try:
