@@ -51,6 +51,21 @@ def test_a_failing_stdio_worker_reports_its_one_line(monkeypatch) -> None:
     assert "faulty_transports.py" in bad["traceback"]
 
 
+def test_a_print_in_a_stdio_worker_never_reaches_the_protocol(monkeypatch) -> None:
+    import os
+
+    from faulty_transports import ChattyTransport
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    monkeypatch.setenv("PYTHONPATH", tests + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    config = RunConfig(transports=("chatty",), patterns=("pingpong",), sizes=(64,), count=50)
+    result = runner.Runner(config, metadata={}, launcher=LocalProcess(stdio=True),
+                           transports=lambda name: ChattyTransport).run()
+    (cell,) = result["cells"]
+    assert cell["status"] == "ok", cell["reason"]
+    assert cell["trials"][0]["metrics"]["round_trips"] == 50
+
+
 def _stdio_server(tmp: str) -> tuple:
     transport = PipeTransport(tmp, compat.cell_spec(get_pattern("pingpong").SPEC, 64, 1))
     address = transport.setup()

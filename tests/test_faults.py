@@ -24,8 +24,6 @@ from ipclab.engine import compat
 from ipclab.patterns import get_pattern
 from ipclab.transports import TRANSPORTS, get_transport
 
-pytestmark = pytest.mark.process  # every test here but one starts ipclab processes; that one is instant
-
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FAULTY = {
     "flip": "FlipTransport", "hang": "HangTransport", "raise": "RaiseTransport", "suicide": "SuicideTransport",
@@ -89,6 +87,7 @@ def cells_of(path: str) -> dict[tuple[str, str], dict]:
 
 
 # -- a worker dies, hangs or raises: the cell fails with the reason, the sweep goes on, exit 1 ----------------
+@pytest.mark.process
 def test_worker_killed_mid_cell(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "suicide,pipe", "-p", "pingpong,stream", "-s", "64", "-n", "200", "--warmup", "0",
@@ -103,6 +102,7 @@ def test_worker_killed_mid_cell(cli, tmp_path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.process
 def test_worker_killed_from_outside(tmp_path) -> None:
     """SIGKILL from another process while the consumer sets up: the runner notices and goes on."""
     gate, out = str(tmp_path / "gate"), str(tmp_path / "r.json")
@@ -122,6 +122,7 @@ def test_worker_killed_from_outside(tmp_path) -> None:
     assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.mark.process
 def test_worker_that_hangs_is_timed_out(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "hang,pipe", "-p", "stream", "-s", "64", "-n", "5000", "--warmup", "0",
@@ -134,6 +135,7 @@ def test_worker_that_hangs_is_timed_out(cli, tmp_path) -> None:
     assert "ipclab: failed: stream hang 64 B:" in proc.stderr and "timed out" in proc.stderr
 
 
+@pytest.mark.process
 def test_worker_that_raises(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "raise", "-p", "stream", "-s", "64", "-n", "50", "-q", "-f", "csv", "-o", str(out),
@@ -148,6 +150,7 @@ def test_worker_that_raises(cli, tmp_path) -> None:
     assert "faulty_transports.py" in cell["traceback"] and "RuntimeError" in cell["traceback"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("verify", [True, False])
 def test_corruption_is_counted_per_cell(cli, tmp_path, verify: bool) -> None:
     """The flip transport corrupts messages 0, 5, 10, ... of 50: --verify counts all 10, in every cell."""
@@ -170,6 +173,7 @@ def test_corruption_is_counted_per_cell(cli, tmp_path, verify: bool) -> None:
 
 
 # -- the runner is interrupted: children end, objects go, partial results saved -----------------------------
+@pytest.mark.process
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_runner_interrupted(tmp_path, signum: int, code: int) -> None:
     gate, out = str(tmp_path / "gate"), str(tmp_path / "r.json")
@@ -199,6 +203,7 @@ def test_runner_interrupted(tmp_path, signum: int, code: int) -> None:
 
 
 # -- resources -----------------------------------------------------------------------------------------------
+@pytest.mark.process
 def test_too_many_open_files_names_the_limit(tmp_path) -> None:
     def low_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
@@ -225,6 +230,7 @@ def _gated_names() -> list[str]:
     return names
 
 
+@pytest.mark.process
 def test_live_run_objects_are_private(tmp_path) -> None:
     """While each transport's server waits in connect(), everything it and the runner created is 0600/0700."""
     names = _gated_names()
@@ -291,6 +297,7 @@ def test_result_file_and_private_dir_modes(tmp_path) -> None:
 
 
 # -- soak (not in the default suite) -------------------------------------------------------------------------
+@pytest.mark.process
 @pytest.mark.soak
 @pytest.mark.timeout(900)
 def test_soak(request) -> None:
@@ -303,6 +310,7 @@ def test_soak(request) -> None:
     assert "IPC objects left after clean: 0" in proc.stdout and "problems: 0" in proc.stdout
 
 
+@pytest.mark.process
 def test_runner_as_pid_1(tmp_path) -> None:
     """In a container without an init the runner is PID 1: its workers must not take that for a dead parent."""
     import shutil as _shutil
@@ -323,6 +331,7 @@ def test_runner_as_pid_1(tmp_path) -> None:
     assert cell["status"] == "ok" and cell["trials"][0]["metrics"]["round_trips"] == 50
 
 
+@pytest.mark.process
 def test_interrupt_mid_cell_keeps_the_finished_trials() -> None:
     from ipclab.config import RunConfig
     from ipclab.runner import Runner
