@@ -1,5 +1,7 @@
-"""Shared fixtures. Every test is checked for leaks: no worker process, private directory, shared-memory
-segment, POSIX or System V message queue of ours may survive it."""
+"""Shared fixtures. Every test is checked for leaks: no worker process or inline worker thread, private
+directory, shared-memory segment, POSIX or System V message queue, or loopback of ours may survive it.
+
+Tiers: a test that starts child processes is marked ``process``; ``pytest -m "not process"`` is the fast tier."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import psutil
@@ -25,6 +28,8 @@ tempfile.tempdir = None  # re-read TMPDIR
 
 
 def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "process: starts child processes (the process tier; the fast tier is "
+                                       "-m 'not process')")
     if not config.option.basetemp:  # tmp_path under the short session dir, not .../pytest-of-USER/pytest-N/
         config.option.basetemp = os.path.join(_SESSION_TMP, "t")
 
@@ -52,8 +57,11 @@ def ipclab_objects() -> dict[str, set]:
                 sysv.add(int(line.split()[1]))  # msqid
     except (OSError, StopIteration):
         pass
+    loopback = sys.modules.get("ipclab.transports.loopback")
     return {
         "processes": procs,
+        "threads": {t.name for t in threading.enumerate() if t.name.startswith("ipclab-")},
+        "loopbacks": loopback.live_hubs() if loopback else set(),
         "tempdirs": set(glob.glob(os.path.join(tmp, "ipclab-*"))),
         "shm": {p for p in glob.glob("/dev/shm/*") if "ipclab" in os.path.basename(p)},
         "posix_mq": {p for p in glob.glob("/dev/mqueue/*") if "ipclab" in os.path.basename(p)},

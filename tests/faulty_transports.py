@@ -7,6 +7,7 @@ injected on the child side, so the runner and the CLI are exercised end to end w
     hang      the server stops reading after HANG_AFTER messages (the per-trial timeout must end it)
     raise     the server's connect raises (the one-line error and the traceback must reach the user)
     suicide   the server SIGKILLs itself after KILL_AFTER messages (a worker killed mid-cell)
+    chatty    both ends print to stdout in connect() (a --stdio worker's stdout is the protocol: it must survive)
     Gated_X   transport X whose server, in connect(), writes its pid to $IPCLAB_TEST_GATE.waiting and waits
               until $IPCLAB_TEST_GATE.go.PID exists: while it waits, a test knows X's OS objects exist
 """
@@ -116,6 +117,16 @@ class SuicideTransport(PipeTransport):
         return _Suicide(channel) if role == "server" else channel
 
 
+class ChattyTransport(PipeTransport):
+    name = "chatty"
+    summary = "pipes whose workers print to stdout"
+
+    @classmethod
+    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
+        print(f"chatty {role} says hello", flush=True)
+        return super().connect(address, role, index)
+
+
 def _gated(base_name: str) -> type:
     base = get_transport(base_name)
 
@@ -131,7 +142,8 @@ def _gated(base_name: str) -> type:
                 time.sleep(0.02)
         return base.connect.__func__(cls, address, role, index)  # type: ignore[attr-defined]
 
-    return type(f"Gated_{base_name}", (base,), {"name": f"gated-{base_name}", "connect": classmethod(connect)})
+    return type(f"Gated_{base_name}", (base,), {"name": f"gated-{base_name}", "connect": classmethod(connect),
+                                                  "__module__": __name__})
 
 
 def __getattr__(attr: str) -> type:

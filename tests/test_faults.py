@@ -20,6 +20,8 @@ import psutil
 import pytest
 from conftest import ROOT
 
+from ipclab.engine import compat
+from ipclab.patterns import get_pattern
 from ipclab.transports import TRANSPORTS, get_transport
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -74,12 +76,18 @@ def stderr_lines(text: str) -> list[str]:
     return [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("ipclab: warning:")]
 
 
+def texts(warnings: list) -> list[str]:
+    """A cell's warning texts, whether stored as objects {"code", "message"} or as plain strings."""
+    return [w if isinstance(w, str) else w["message"] for w in warnings]
+
+
 def cells_of(path: str) -> dict[tuple[str, str], dict]:
     with open(path, encoding="utf-8") as f:
         return {(c["pattern"], c["transport"]): c for c in json.load(f)["cells"]}
 
 
 # -- a worker dies, hangs or raises: the cell fails with the reason, the sweep goes on, exit 1 ----------------
+@pytest.mark.process
 def test_worker_killed_mid_cell(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "suicide,pipe", "-p", "pingpong,stream", "-s", "64", "-n", "200", "--warmup", "0",
@@ -94,6 +102,7 @@ def test_worker_killed_mid_cell(cli, tmp_path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.process
 def test_worker_killed_from_outside(tmp_path) -> None:
     """SIGKILL from another process while the consumer sets up: the runner notices and goes on."""
     gate, out = str(tmp_path / "gate"), str(tmp_path / "r.json")
@@ -113,6 +122,7 @@ def test_worker_killed_from_outside(tmp_path) -> None:
     assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.mark.process
 def test_worker_that_hangs_is_timed_out(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "hang,pipe", "-p", "stream", "-s", "64", "-n", "5000", "--warmup", "0",
@@ -125,6 +135,7 @@ def test_worker_that_hangs_is_timed_out(cli, tmp_path) -> None:
     assert "ipclab: failed: stream hang 64 B:" in proc.stderr and "timed out" in proc.stderr
 
 
+@pytest.mark.process
 def test_worker_that_raises(cli, tmp_path) -> None:
     out = tmp_path / "r.json"
     proc = cli("run", "-t", "raise", "-p", "stream", "-s", "64", "-n", "50", "-q", "-f", "csv", "-o", str(out),
@@ -139,6 +150,7 @@ def test_worker_that_raises(cli, tmp_path) -> None:
     assert "faulty_transports.py" in cell["traceback"] and "RuntimeError" in cell["traceback"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("verify", [True, False])
 def test_corruption_is_counted_per_cell(cli, tmp_path, verify: bool) -> None:
     """The flip transport corrupts messages 0, 5, 10, ... of 50: --verify counts all 10, in every cell."""
@@ -152,7 +164,7 @@ def test_corruption_is_counted_per_cell(cli, tmp_path, verify: bool) -> None:
         flipped = cells[pattern, "flip"]["trials"][0]["metrics"]["corrupt"]
         if verify:
             assert flipped == 10, pattern
-            assert "10 corrupt message(s)" in " ".join(cells[pattern, "flip"]["warnings"])
+            assert "10 corrupt message(s)" in " ".join(texts(cells[pattern, "flip"]["warnings"]))
         else:
             assert 0 <= flipped <= 10, pattern  # sampled checks only
         assert cells[pattern, "pipe"]["trials"][0]["metrics"]["corrupt"] == 0
@@ -161,6 +173,7 @@ def test_corruption_is_counted_per_cell(cli, tmp_path, verify: bool) -> None:
 
 
 # -- the runner is interrupted: children end, objects go, partial results saved -----------------------------
+@pytest.mark.process
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_runner_interrupted(tmp_path, signum: int, code: int) -> None:
     gate, out = str(tmp_path / "gate"), str(tmp_path / "r.json")
@@ -190,6 +203,7 @@ def test_runner_interrupted(tmp_path, signum: int, code: int) -> None:
 
 
 # -- resources -----------------------------------------------------------------------------------------------
+@pytest.mark.process
 def test_too_many_open_files_names_the_limit(tmp_path) -> None:
     def low_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
@@ -210,11 +224,13 @@ def _gated_names() -> list[str]:
     names = []
     for name in TRANSPORTS:
         cls = get_transport(name)
-        if not cls.unavailable_reason() and cls.not_applicable("pingpong", 64) is None:
+        spec = get_pattern("pingpong").SPEC
+        if not cls.unavailable_reason() and compat.transport_not_applicable(cls, spec, 64) is None:
             names.append(name)
     return names
 
 
+@pytest.mark.process
 def test_live_run_objects_are_private(tmp_path) -> None:
     """While each transport's server waits in connect(), everything it and the runner created is 0600/0700."""
     names = _gated_names()
@@ -281,6 +297,7 @@ def test_result_file_and_private_dir_modes(tmp_path) -> None:
 
 
 # -- soak (not in the default suite) -------------------------------------------------------------------------
+@pytest.mark.process
 @pytest.mark.soak
 @pytest.mark.timeout(900)
 def test_soak(request) -> None:
@@ -293,6 +310,7 @@ def test_soak(request) -> None:
     assert "IPC objects left after clean: 0" in proc.stdout and "problems: 0" in proc.stdout
 
 
+@pytest.mark.process
 def test_runner_as_pid_1(tmp_path) -> None:
     """In a container without an init the runner is PID 1: its workers must not take that for a dead parent."""
     import shutil as _shutil
@@ -313,6 +331,7 @@ def test_runner_as_pid_1(tmp_path) -> None:
     assert cell["status"] == "ok" and cell["trials"][0]["metrics"]["round_trips"] == 50
 
 
+@pytest.mark.process
 def test_interrupt_mid_cell_keeps_the_finished_trials() -> None:
     from ipclab.config import RunConfig
     from ipclab.runner import Runner
@@ -328,4 +347,4 @@ def test_interrupt_mid_cell_keeps_the_finished_trials() -> None:
     (cell,) = runner.result["cells"]
     assert runner.result["interrupted"] is True
     assert len(cell["trials"]) == 1 and cell["summary"]["round_trips"] == 50
-    assert "interrupted after 1 of 3 trials" in cell["warnings"]
+    assert "interrupted after 1 of 3 trials" in texts(cell["warnings"])

@@ -1,0 +1,195 @@
+"""The sweep: for each cell (pattern x transport x size) decide n/a or run its trials, then summarise.
+
+Cells run in the order pattern, transport, size; trials of a cell one after another. ``on_cell(result)`` is called
+after every cell (the CLI saves the file there). An interrupt mid-cell keeps the trials that cell had finished.
+What a cell costs and where its workers run comes from ipclab.engine.policy; how a trial is driven from
+ipclab.engine.supervise; how workers start from the launcher (a fresh process per worker by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import results, stats
+from ..config import RunConfig, format_size
+from ..errors import Interrupted, IpclabError, WorkerError
+from ..patterns.common import Context
+from ..resources import explain
+from . import compat
+from .launch import Launcher, LocalProcess, WorkerSpec
+from .policy import auto_count, auto_warmup, choose_placement, warning, worker_keys
+from .rundir import RunDir
+from .supervise import Supervisor, Timing
+
+SPREAD_WARN = 0.10
+_BLOBS = ("samples", "latency")  # raw sample arrays: summarised into quantiles, not stored per trial
+
+ProgressFn = Callable[..., None]
+
+
+class Runner:
+    """Runs a RunConfig; ``on_cell(result)`` is called after every cell (the CLI saves the file there).
+
+    ``launcher`` starts the workers (default LocalProcess); ``timing`` sets the supervisor's waits;
+    ``transports`` resolves a transport name to its class (default: the registry).
+    """
+
+    def __init__(self, config: RunConfig, *, on_cell: Callable[[dict[str, Any]], None] | None = None,
+                 progress: ProgressFn | None = None, metadata: dict[str, Any] | None = None,
+                 launcher: Launcher | None = None, timing: Timing | None = None,
+                 transports: Callable[[str], Any] | None = None) -> None:
+        self.config = config
+        self.on_cell = on_cell
+        self.progress = progress or (lambda *a, **k: None)
+        self.result = results.new_result(config, metadata)
+        self.launcher = launcher or LocalProcess()
+        self.supervisor = Supervisor(self.launcher, timing)
+        self.resolve = transports or compat.get_transport
+        self.rundir = RunDir()
+        self._current: dict[str, Any] | None = None  # the cell being measured (see _keep_partial_cell)
+
+    @property
+    def workdir(self) -> str | None:
+        return self.rundir.path
+
+    # -- the sweep -----------------------------------------------------------------------------------
+    def cells(self) -> list[tuple[str, str, int]]:
+        c = self.config
+        return [(p, t, s) for p in c.patterns for t in c.transports for s in c.sizes]
+
+    def run(self) -> dict[str, Any]:
+        cells = self.cells()
+        self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
+        self.rundir.create()
+        try:
+            for pattern, transport, size in cells:
+                cell = self._run_cell(pattern, transport, size)
+                self._append(cell)
+                if self.on_cell:
+                    self.on_cell(self.result)
+        except BaseException:
+            self.result["interrupted"] = True
+            self._keep_partial_cell()
+            raise
+        finally:
+            try:
+                self.rundir.remove()
+            finally:
+                self.launcher.close()
+                self.result["finished"] = results.now_iso()
+        return self.result
+
+    def _append(self, cell: dict[str, Any]) -> None:
+        self._current = None
+        self.result["cells"].append({**cell, "warnings": compat.warnings_out(cell["warnings"])})
+
+    def _keep_partial_cell(self) -> None:
+        """An interrupt mid-cell keeps the trials that cell had finished (saved with a warning)."""
+        cell = self._current
+        if cell is None or not cell["trials"]:
+            return
+        cell["summary"], cell["spread"] = summarize_trials([t["metrics"] for t in cell["trials"]])
+        cell["warnings"].append(warning("interrupted", f"interrupted after {len(cell['trials'])} of "
+                                                       f"{self.config.trials} trials"))
+        self._append(cell)
+
+    def _run_cell(self, pattern: str, name: str, size: int) -> dict[str, Any]:
+        c = self.config
+        cls = self.resolve(name)
+        pat = compat.get_pattern(pattern)
+        spec = compat.spec_of(pat)
+        options = compat.pattern_options(c, spec)
+        timed = c.count is not None or c.duration is not None
+        count = c.count if timed else auto_count(spec.count_class, size)
+        # Duration runs have no count to take a tenth of: they get the full default warm-up.
+        warmup = c.warmup if c.warmup is not None else (auto_warmup(count) if count else auto_warmup(1000))
+        roles = compat.roles(pat, options)
+        keys = worker_keys(roles)
+        placement, where, warnings = choose_placement(c.pin, cls, spec.shape, keys)
+        cell: dict[str, Any] = {
+            "pattern": pattern, "transport": name, "size_bytes": size, "status": "ok", "reason": None,
+            "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
+            "cpus": placement, "trials": [], "summary": {}, "spread": {}, "warnings": list(warnings),
+        }
+        self._current = cell
+        label = f"{pattern} {name} {format_size(size)}"
+        reason = self._not_applicable(cls, pat, spec, size, options)
+        if reason:
+            cell.update(status="n/a", reason=reason)
+            self.progress("skip", label=label, reason=reason, trials=c.trials)
+            return cell
+        ctx = Context(size=size, count=count, duration=c.duration, warmup=warmup, seed=c.seed, verify=c.verify,
+                      reliable=cls.reliable, clients=options.get("clients", 1))
+        specs = [WorkerSpec(key, role, index, spec.labels.get(role, role), workdir=self.workdir or "")
+                 for (role, index), key in zip(roles, keys)]
+        writers = sum(role != "server" for role, _ in roles)
+        config = {"transport": cls.name, "transport_ref": compat.transport_ref(cls), "pattern": pattern,
+                  "size": size, "count": count, "duration": c.duration, "warmup": warmup, "seed": c.seed,
+                  "verify": c.verify, "reliable": cls.reliable, "clients": options.get("clients", 1),
+                  "options": options}
+        for trial in range(c.trials):
+            self.progress("trial", label=label, trial=trial + 1, trials=c.trials)
+            try:
+                assert self.workdir is not None
+                transport = cls(self.workdir, compat.cell_spec(spec, size, writers))
+                raw = self.supervisor.run_trial(transport, specs, config, placement,
+                                                c.timeout + (c.duration or 0.0))
+            except Interrupted:  # SIGTERM ends the sweep, it is not a failure of this cell
+                raise
+            except (IpclabError, OSError) as exc:
+                why = explain(exc) if isinstance(exc, OSError) else str(exc)  # names the limit hit, if any
+                cell.update(status="failed", reason=why)
+                if isinstance(exc, WorkerError) and exc.traceback:
+                    cell["traceback"] = exc.traceback
+                self.progress("failed", label=label, reason=why, remaining=c.trials - trial - 1)
+                break
+            figures = pat.metrics(raw, ctx)
+            if figures.get("corrupt"):
+                cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
+                                                           "message(s)"))
+            cell["trials"].append({"trial": trial + 1, "metrics": figures, "raw": _strip(raw)})
+        if cell["trials"]:
+            cell["summary"], cell["spread"] = summarize_trials([t["metrics"] for t in cell["trials"]])
+            spread = cell["spread"].get(spec.headline, 0.0)
+            if spread > SPREAD_WARN:
+                cell["warnings"].append(warning(
+                    "spread", f"{spec.headline} differs by {spread:.0%} across trials: noisy machine; add --trials "
+                              "or pin CPUs"))
+        return cell
+
+    def _not_applicable(self, cls: Any, pat: Any, spec: Any, size: int, options: dict[str, Any]) -> str | None:
+        """Why the cell cannot run (checked in this order: machine, transport, pattern, run mode), or None."""
+        reason = cls.unavailable_reason()
+        if reason:
+            return f"unavailable: {reason}"
+        reason = compat.transport_not_applicable(cls, spec, size)
+        if reason is None:  # pattern-level: several writers need a multi-writer transport, dialing needs dials...
+            reason = compat.pattern_not_applicable(pat, cls, size, options)
+        if reason is None and self.config.duration is not None and size == 0:
+            reason = "a duration run needs an end marker, which an empty message cannot carry; use --count"
+        return reason
+
+
+def _strip(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: {kk: vv for kk, vv in v.items() if kk not in _BLOBS} for k, v in raw.items()}
+
+
+def summarize_trials(trials: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Median across trials of every numeric figure, and each figure's relative spread (max-min)/median."""
+    summary: dict[str, float] = {}
+    spread: dict[str, float] = {}
+    # Every figure any trial recorded (a first trial that lost every datagram has no latency figures).
+    keys = list(dict.fromkeys(k for t in trials for k, v in t.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    for key in keys:
+        values = [t[key] for t in trials if isinstance(t.get(key), (int, float))]
+        if values:
+            summary[key] = stats.median(values)
+            spread[key] = stats.relative_spread(values)
+    return summary, spread
+
+
+def run(config: RunConfig, **kwargs: Any) -> dict[str, Any]:
+    """Run a sweep and return the result dict (see ipclab.results for the schema)."""
+    return Runner(config, **kwargs).run()
