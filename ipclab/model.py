@@ -48,8 +48,15 @@ def _optional(value: Any, kinds: tuple[type, ...], what: str) -> Any:
 
 
 def _figures(data: Any, what: str, *, lists: bool) -> dict[str, Any]:
-    """A {name: number | None} object (with ``lists``: or a list of numbers): exporters do arithmetic on these."""
+    """A {name: number | None} object (with ``lists``: or a list of numbers): exporters do arithmetic on these.
+
+    ``missing`` ({figure: why it is empty}) says why a figure a table expects could not be measured in a trial.
+    """
     for name, value in _object(data, what).items():
+        if name == "missing" and lists:
+            if not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+                raise Invalid(f"{what} 'missing' is not an object of reasons")
+            continue
         ok = value is None or _number(value) or (lists and isinstance(value, list) and all(map(_number, value)))
         if not ok:
             raise Invalid(f"{what} {name!r} is not a number")

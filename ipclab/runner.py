@@ -22,9 +22,9 @@ __all__ = ["EXIT_GRACE", "PEER_GRACE", "SETUP_TIMEOUT", "SPREAD_WARN", "LocalPro
 
 def _spec(pattern: Any) -> Any:
     if isinstance(pattern, str):
-        from .engine import compat
+        from .patterns import get_spec
 
-        return compat.spec_of(compat.get_pattern(pattern))
+        return get_spec(pattern)
     return pattern
 
 

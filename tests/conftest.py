@@ -17,6 +17,8 @@ import time
 import psutil
 import pytest
 
+pytest_plugins = ["tiering"]  # the fast tier is enforced: an unmarked test may not start a process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A private TMPDIR for the whole session (inherited by every ipclab process the tests start): the leak check
@@ -28,8 +30,6 @@ tempfile.tempdir = None  # re-read TMPDIR
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "process: starts child processes (the process tier; the fast tier is "
-                                       "-m 'not process')")
     if not config.option.basetemp:  # tmp_path under the short session dir, not .../pytest-of-USER/pytest-N/
         config.option.basetemp = os.path.join(_SESSION_TMP, "t")
 

@@ -153,7 +153,7 @@ def test_every_pattern_runs_inline(name: str) -> None:
     assert cell["status"] == "ok", cell["reason"]
     assert [t["trial"] for t in cell["trials"]] == [1, 2]
     assert spec.headline in cell["summary"] and spec.headline in cell["spread"]
-    keys = policy.worker_keys(compat.roles(get_pattern(name), {"clients": 2}))
+    keys = policy.worker_keys(get_pattern(name).roles({"clients": 2}))
     assert all(set(t["raw"]) == set(keys) for t in cell["trials"])
     assert not any("samples" in r for t in cell["trials"] for r in t["raw"].values())  # blobs are summarised
 
@@ -257,7 +257,6 @@ def test_a_worker_that_never_starts_is_timed_out_with_the_setup_budget() -> None
 
 
 def test_corrupt_messages_are_counted_and_warned(monkeypatch) -> None:
-    monkeypatch.setattr(compat, "LEGACY_WARNINGS", False)
     result, _, _ = sweep(("loopback-flip", "loopback"), ("stream",), sizes=(100,), count=50, warmup=0, verify=True)
     flipped, clean = result["cells"]
     assert flipped["trials"][0]["metrics"]["corrupt"] == 10
@@ -265,10 +264,10 @@ def test_corrupt_messages_are_counted_and_warned(monkeypatch) -> None:
     assert clean["warnings"] == [] and clean["trials"][0]["metrics"]["corrupt"] == 0
 
 
-def test_legacy_results_store_the_warning_texts() -> None:
+def test_warning_objects_validate_in_the_result_format() -> None:
     result, _, _ = sweep(("loopback-flip",), ("stream",), sizes=(100,), count=50, warmup=0, verify=True)
-    assert result["cells"][0]["warnings"] == ["trial 1: 10 corrupt message(s)"]
-    results.validate(result)  # today's format: strings
+    assert result["cells"][0]["warnings"] == [{"code": "corrupt", "message": "trial 1: 10 corrupt message(s)"}]
+    results.validate(result)
 
 
 def test_a_lossy_transport_counts_what_it_lost() -> None:
@@ -289,7 +288,7 @@ class Echoed:
     scores: list[float] = []
 
     @staticmethod
-    def roles(clients: int) -> list[tuple[str, int]]:
+    def roles(options: dict[str, Any]) -> list[tuple[str, int]]:
         return [("server", 0), ("client", 0)]
 
     @staticmethod
@@ -303,9 +302,10 @@ class Echoed:
 
 @pytest.fixture
 def echoed(monkeypatch):
-    real = compat.get_pattern
-    monkeypatch.setattr(compat, "get_pattern", lambda name: Echoed if name == "echoed" else real(name))
-    monkeypatch.setattr(compat, "LEGACY_WARNINGS", False)
+    import ipclab.patterns
+
+    real = ipclab.patterns.get_pattern
+    monkeypatch.setattr(ipclab.patterns, "get_pattern", lambda name: Echoed if name == "echoed" else real(name))
     return Echoed
 
 
@@ -346,7 +346,7 @@ def test_an_interrupt_mid_cell_keeps_the_finished_trials() -> None:
     (cell,) = r.result["cells"]
     assert r.result["interrupted"] is True and r.result["finished"]
     assert [t["trial"] for t in cell["trials"]] == [1, 2] and cell["summary"]["round_trips"] == 20
-    assert cell["warnings"][-1] == "interrupted after 2 of 4 trials"
+    assert cell["warnings"][-1] == {"code": "interrupted", "message": "interrupted after 2 of 4 trials"}
     assert r.workdir is None and launcher.alive() == []
 
 

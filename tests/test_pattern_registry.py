@@ -91,14 +91,14 @@ def test_every_declaration_is_complete_and_consistent(name: str) -> None:
     spec = module.SPEC
     assert spec.name == name and spec.summary and spec.count_class in ("round_trip", "stream")
     assert callable(module.roles) and callable(module.run) and callable(module.metrics)
-    assert module.roles(2)[0] == ("server", 0) and set(spec.labels) >= {"server", "client"}
+    assert module.roles({"clients": 2})[0] == ("server", 0) and set(spec.labels) >= {"server", "client"}
     for key in (spec.headline, *spec.tables, *spec.report_tables):
         assert key in catalogue.METRICS, f"{name}: {key} is in no catalogue"
         assert catalogue.belongs(name, key), f"{name}: {key} is declared by another pattern"
     assert spec.tables[0] == spec.headline
     if spec.quantiles_key:
         assert spec.distribution, f"{name}: a stored distribution needs a description for plots"
-    assert spec.shape.many_writers == (len(module.roles(3)) > 2)  # several writers iff several clients
+    assert spec.shape.many_writers == (len(module.roles({"clients": 3})) > 2)  # several writers iff several clients
 
 
 @pytest.mark.parametrize("name", NAMES)

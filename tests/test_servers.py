@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 import pytest
 from conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.process  # every test here runs a real server process
+
 ADDRESS = re.compile(r"listening on (tcp|udp|unix) (\S+)")
 TIMEOUT = 10.0  # s any single client operation may take before the test fails
 

@@ -30,7 +30,7 @@ def _refuse(what: str) -> Any:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARK}: starts child processes (the process tier; deselect with -m 'not {MARK}')")
+    config.addinivalue_line("markers", f"{MARK}: starts child processes (the process tier; -m 'not {MARK}' skips it)")
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,6 @@ pattern and option branches land:
 - transports: ``CellSpec(pattern, size, clients)`` -> ``CellSpec(shape, size, clients)``;
   ``Transport.not_applicable(pattern, size)`` -> ``not_applicable(shape, size)``; the registry's
   ``get_transport(name)`` (a fixed list) -> discovery, which finds a ``hidden`` transport only when named;
-- patterns: ``roles(clients)`` / ``not_applicable(transport, size, clients)`` -> the same with ``options``;
-- config: ``RunConfig.clients`` -> the patterns' own options (``PatternSpec.options``);
-- results: cell warnings are objects ``{"code", "message"}``; until the result format that validates them
-  lands, ``LEGACY_WARNINGS`` stores their message texts (today's format) instead.
 
 Nothing here names a pattern.
 """
@@ -25,20 +21,8 @@ from typing import TYPE_CHECKING, Any
 from ..declarations import PatternSpec, TrafficShape
 
 if TYPE_CHECKING:
-    from types import ModuleType
 
     from ..transports.base import CellSpec, Transport
-
-LEGACY_WARNINGS = True  # merge: False once results.py validates warning objects (then delete this switch)
-
-
-# -- warnings ----------------------------------------------------------------------------------------------------
-def warnings_out(warnings: list[dict[str, str]]) -> list[Any]:
-    """The cell's warnings as the result format stores them."""
-    if LEGACY_WARNINGS:
-        return [w["message"] for w in warnings]
-    return [dict(w) for w in warnings]
-
 
 # -- transports --------------------------------------------------------------------------------------------------
 def get_transport(name: str) -> type[Transport]:
@@ -112,46 +96,6 @@ def transport_not_applicable(cls: type[Transport], pattern: PatternSpec, size: i
     """The transport's own n/a reason for a cell, asked with a shape (target) or a pattern name (today)."""
     what: TrafficShape | str = pattern.shape if _first_param(cls.not_applicable) == "shape" else pattern.name
     return cls.not_applicable(what, size)  # type: ignore[arg-type]
-
-
-# -- patterns ----------------------------------------------------------------------------------------------------
-def get_pattern(name: str) -> ModuleType:
-    from ..patterns import get_pattern as lookup
-
-    return lookup(name)
-
-
-def spec_of(module: ModuleType) -> PatternSpec:
-    spec = module.SPEC
-    assert isinstance(spec, PatternSpec), f"{module.__name__}.SPEC is not a PatternSpec"
-    return spec
-
-
-def pattern_options(config: Any, spec: PatternSpec) -> dict[str, Any]:
-    """The pattern's own options for this run: ``config.options`` (target) or RunConfig attributes (today)."""
-    options: dict[str, Any] = dict(getattr(config, "options", None) or {})
-    for option in spec.options:
-        options.setdefault(option.name, getattr(config, option.name, option.default))
-    if hasattr(config, "clients"):  # today's one pattern option lives on RunConfig
-        options.setdefault("clients", config.clients)
-    return options
-
-
-def roles(module: ModuleType, options: dict[str, Any]) -> list[tuple[str, int]]:
-    if _first_param(module.roles) == "clients":
-        return list(module.roles(options.get("clients", 1)))
-    return list(module.roles(options))
-
-
-def pattern_not_applicable(module: ModuleType, cls: type[Transport], size: int,
-                           options: dict[str, Any]) -> str | None:
-    check = getattr(module, "not_applicable", None)
-    if check is None:
-        return None
-    params = list(inspect.signature(check).parameters)
-    if len(params) >= 3 and params[2] == "clients":
-        return check(cls, size, options.get("clients", 1))  # type: ignore[no-any-return]
-    return check(cls, size, options)  # type: ignore[no-any-return]
 
 
 @functools.cache

@@ -13,7 +13,9 @@ from typing import Any
 
 from .. import results, stats
 from ..config import RunConfig, format_size
+from ..declarations import PatternSpec
 from ..errors import Interrupted, IpclabError, WorkerError
+from .. import patterns
 from ..patterns.common import Context
 from ..resources import explain
 from . import compat
@@ -82,7 +84,7 @@ class Runner:
 
     def _append(self, cell: dict[str, Any]) -> None:
         self._current = None
-        self.result["cells"].append({**cell, "warnings": compat.warnings_out(cell["warnings"])})
+        self.result["cells"].append(cell)
 
     def _keep_partial_cell(self) -> None:
         """An interrupt mid-cell keeps the trials that cell had finished (saved with a warning)."""
@@ -97,14 +99,14 @@ class Runner:
     def _run_cell(self, pattern: str, name: str, size: int) -> dict[str, Any]:
         c = self.config
         cls = self.resolve(name)
-        pat = compat.get_pattern(pattern)
-        spec = compat.spec_of(pat)
-        options = compat.pattern_options(c, spec)
+        pat = patterns.get_pattern(pattern)
+        spec: PatternSpec = pat.SPEC
+        options = {o.name: c.option(o.name) for o in spec.options}  # the pattern's own options, sent whole
         timed = c.count is not None or c.duration is not None
         count = c.count if timed else auto_count(spec.count_class, size)
         # Duration runs have no count to take a tenth of: they get the full default warm-up.
         warmup = c.warmup if c.warmup is not None else (auto_warmup(count) if count else auto_warmup(1000))
-        roles = compat.roles(pat, options)
+        roles = pat.roles(options)
         keys = worker_keys(roles)
         placement, where, warnings = choose_placement(c.pin, cls, spec.shape, keys)
         cell: dict[str, Any] = {
@@ -164,8 +166,9 @@ class Runner:
         if reason:
             return f"unavailable: {reason}"
         reason = compat.transport_not_applicable(cls, spec, size)
-        if reason is None:  # pattern-level: several writers need a multi-writer transport, dialing needs dials...
-            reason = compat.pattern_not_applicable(pat, cls, size, options)
+        check = getattr(pat, "not_applicable", None)  # optional: the pattern's own limits (a header it needs...)
+        if reason is None and check is not None:
+            reason = check(cls, size, options)
         if reason is None and self.config.duration is not None and size == 0:
             reason = "a duration run needs an end marker, which an empty message cannot carry; use --count"
         return reason

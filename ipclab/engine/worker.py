@@ -72,7 +72,7 @@ def serve(ctrl: ControlChannel, *, pin: bool = True, watch_eof: bool = False) ->
     the pattern runs, a closed or written-to control channel ends the process (``--stdio``).
     """
     from ..patterns.common import Context
-    from .compat import get_pattern
+    from ..patterns import get_pattern
 
     channel = None
     try:

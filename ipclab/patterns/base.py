@@ -5,7 +5,7 @@ A pattern is one module of ``ipclab.patterns`` with:
     SPEC: PatternSpec                       the declaration everything outside ``patterns/`` reads
     ORDER: int                              optional: where it is listed (built-ins 10..50; default last)
     LABELS: dict[str, str]                  role -> human name (the same dict as SPEC.labels)
-    roles(clients) -> [(role, index)]       the workers to start, "server" first
+    roles(options) -> [(role, index)]       the workers to start, "server" first (options: the pattern's own)
     run(role, index, channel, ctx) -> dict  in the worker: raw figures, JSON-able
     metrics(raw_by_role, ctx) -> dict       in the parent, pure: the per-trial figures
 and optionally
@@ -49,8 +49,8 @@ def option(ctx_options: dict[str, Any], spec_option: PatternOption) -> Any:
     return ctx_options.get(spec_option.name, spec_option.default)
 
 
-def pair_roles(clients: int) -> list[tuple[str, int]]:
-    """One server and one client, whatever --clients says (every pattern but fan-in)."""
+def pair_roles(options: dict[str, Any]) -> list[tuple[str, int]]:
+    """One server and one client (every pattern whose workers do not depend on its options)."""
     return [("server", 0), ("client", 0)]
 
 

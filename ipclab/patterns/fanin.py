@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import int_option, needs_header
+from .base import int_option, needs_header, option
 from .common import (
     END_MARKERS,
     HEADER,
@@ -69,7 +69,8 @@ NUMBER_MASK = (1 << TAG_SHIFT) - 1
 MARKER_TAG = 0xFF << 56
 
 
-def roles(clients: int) -> list[tuple[str, int]]:
+def roles(options: dict[str, Any]) -> list[tuple[str, int]]:
+    clients = option(options, CLIENTS)
     return [("server", 0)] + [("client", i) for i in range(clients)]
 
 
