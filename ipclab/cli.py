@@ -20,7 +20,7 @@ from . import __version__
 from .errors import ConfigError, Interrupted, IpclabError
 
 # Modules that add subcommands: each defines add_commands(subparsers); missing ones are simply absent.
-PLUGINS = ("ipclab.report.commands", "ipclab.cleanup", "ipclab.servers.commands")
+PLUGINS = ("ipclab.report.commands", "ipclab.cleanup", "ipclab.servers.commands", "ipclab.cli_experiments")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", metavar="SECONDS", help="per-trial limit before workers are killed (default: 60)")
     run.add_argument("--clients", metavar="N", help="producers for fan-in patterns (default: 1)")
     run.add_argument("--verify", action="store_true", help="check every byte of every message")
-    run.add_argument("--experiment", "-e", metavar="FILE", help="TOML experiment file; flags override it")
+    run.add_argument("--experiment", "-e", metavar="NAME|FILE", help="a shipped experiment (see 'ipclab "
+                     "experiments') or a TOML file; flags override it")
     run.add_argument("--output", "-o", metavar="PATH", help="result JSON path (default: results/ipclab-DATE.json)")
     run.add_argument("--format", "-f", choices=["table", "markdown", "csv", "json"], default="table",
                      help="what to print: tables (table, markdown, csv) or the whole result (json)")
@@ -101,14 +102,23 @@ def build_config(args: argparse.Namespace) -> Any:
     values: dict[str, Any] = {}
     flags: dict[str, str] = {}
     extra: dict[str, Any] = {}
+    label: str | None = None  # [issue 17] the shipped name or the path given, recorded as config.experiment
     verify = args.verify
     if args.experiment:
-        from .config import check_text_path
+        # [issue 17] NAME|FILE: an existing path wins, else a shipped experiment; question/metrics go to extra.
+        from .catalog import check_metrics, find, make_output_dir
 
-        exp = load(check_text_path(args.experiment, "--experiment"))
-        flags = flag_names(args.experiment, exp)
-        if "description" in exp:
-            extra["description"] = exp.pop("description")
+        label, exp_path, _ = find(args.experiment)
+        exp = load(exp_path)
+        flags = flag_names(exp_path, exp)
+        for key in ("description", "question"):
+            if key in exp:
+                extra[key] = exp.pop(key)
+        if "metrics" in exp:
+            extra["metrics"] = check_metrics(exp.pop("metrics"), flags.pop("metrics"))
+        if args.output is None:
+            make_output_dir(exp)
+        # [/issue 17]
         verify = verify or bool(exp.pop("verify", False))
         values.update(exp)
         # CLI flags override the file; --count and --duration replace each other.
@@ -120,7 +130,7 @@ def build_config(args: argparse.Namespace) -> Any:
         if value is not None:
             values[key] = value
             flags.pop({"transports": "transport", "patterns": "pattern", "sizes": "size"}.get(key, key), None)
-    return validate(**values, verify=verify, experiment=args.experiment, extra=extra, flags=flags)
+    return validate(**values, verify=verify, experiment=label, extra=extra, flags=flags)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -166,7 +176,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json" or to_stdout:
         sys.stdout.write(results.dumps(result))
     else:
-        sys.stdout.write(render(result, args.format))
+        # [issue 17] an experiment's question above its tables, and the metrics it asks to read
+        if config.extra.get("question") and args.format in ("table", "markdown"):
+            print(f"Question: {config.extra['question']}\n")
+        sys.stdout.write(render(result, args.format, config.extra.get("metrics")))
     warnings = [f"{c['pattern']} {c['transport']} {c['size_bytes']} B: {w}" for c in result["cells"]
                 for w in c.get("warnings", [])]
     for line in _run_warnings(result) + warnings:

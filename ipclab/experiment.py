@@ -1,7 +1,9 @@
 """Experiment files: a TOML document naming a sweep, for assignments and reproducible comparisons.
 
     # experiments/latency-vs-size.toml
-    description = "How does round-trip latency grow with message size?"
+    description = "Round-trip latency vs message size"
+    question = "How does round-trip latency grow with message size?"   # printed above the tables
+    metrics = ["rtt_p50_us", "rtt_p99_us"]   # the tables to read (default: each pattern's usual ones)
     transports = ["pipe", "unix", "tcp"]     # or "all", or "pipe,unix"
     patterns = ["pingpong"]
     sizes = ["64", "1K", "4K", 65536]        # numbers or strings with K/M suffixes
@@ -38,6 +40,8 @@ MAX_EXPERIMENT_BYTES = 1024 * 1024
 # key -> (accepted types, description used in errors)
 SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "description": ((str,), "a string"),
+    "question": ((str,), "a string"),
+    "metrics": ((list, str), "a list of metric keys such as \"rtt_p50_us\""),
     "transports": ((list, str), "a list of transport names or a string"),
     "patterns": ((list, str), "a list of pattern names or a string"),
     "sizes": ((list, str, int), "a list of sizes (64, \"4K\") or a string"),
