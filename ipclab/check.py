@@ -6,8 +6,8 @@
 - the same transports, patterns and sizes as the experiment, at least its trials (and its count or duration,
   when it sets one), its clients, --verify when it asks for it, and the placement it asks for;
 - every cell of the sweep is there: measured, or n/a with a reason; no failed cell, no interrupted run;
-- every measured cell holds all the trials its run recorded (a removed trial shows), each median lies within
-  its trials' range, and the metrics the experiment asks to read were recorded;
+- every measured cell holds all the trials its run recorded, and its summary is what those trials give (a
+  removed trial or a changed figure shows), and the metrics the experiment asks to read were recorded;
 - the machine was not flagged busy (load average above the usable CPUs when the run started).
 
 Pure functions of the result dict and the experiment's keys: no process is started, nothing is measured.
@@ -118,15 +118,18 @@ def _cell_problems(cell: dict[str, Any], run_trials: Any, want: RunConfig, pin: 
     numbers = [t.get("trial") for t in trials]
     if numbers != list(range(1, len(trials) + 1)):
         out.append(f"trials numbered {numbers}, not 1..{len(trials)}: trials were removed or reordered")
+    # The summary must be what the trials give, recomputed by the runner's own function: a trial removed or a
+    # figure changed by hand shows here even when the trial counts were edited to match.
+    from .runner import summarize_trials
+
+    again, _ = summarize_trials([t.get("metrics", {}) for t in trials])
     for key, value in cell.get("summary", {}).items():
-        per_trial = [t.get("metrics", {}).get(key) for t in trials]
-        values = [v for v in per_trial if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if value is None or not values:
+        want = again.get(key)
+        if value is None or want is None:
             continue
-        low, high = min(values), max(values)
-        slack = _REL_TOL * max(abs(low), abs(high), 1e-300)
-        if not low - slack <= value <= high + slack:
-            out.append(f"{key} = {value:g} lies outside its trials' range {low:g}..{high:g}: the file was edited")
+        if abs(value - want) > _REL_TOL * max(abs(value), abs(want), 1e-300):
+            out.append(f"{key} = {value:g} is not what its {len(trials)} trial(s) give ({want:g}): the file was "
+                       "edited")
             break  # one such line says it; the rest would repeat it
     for key in metrics:
         if key in pattern_metrics and cell.get("summary", {}).get(key) is None:
