@@ -124,11 +124,11 @@ def _cell_problems(cell: dict[str, Any], run_trials: Any, want: RunConfig, pin: 
 
     again, _ = summarize_trials([t.get("metrics", {}) for t in trials])
     for key, value in cell.get("summary", {}).items():
-        want = again.get(key)
-        if value is None or want is None:
+        given = again.get(key)
+        if value is None or given is None:
             continue
-        if abs(value - want) > _REL_TOL * max(abs(value), abs(want), 1e-300):
-            out.append(f"{key} = {value:g} is not what its {len(trials)} trial(s) give ({want:g}): the file was "
+        if abs(value - given) > _REL_TOL * max(abs(value), abs(given), 1e-300):
+            out.append(f"{key} = {value:g} is not what its {len(trials)} trial(s) give ({given:g}): the file was "
                        "edited")
             break  # one such line says it; the rest would repeat it
     for key in metrics:
