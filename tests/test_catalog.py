@@ -123,3 +123,13 @@ def test_new_template_names_every_key_validates_as_it_is_and_is_never_overwritte
     assert (tmp_path / "assignment.toml").read_text() == text
     assert main(["experiments", "new", str(tmp_path / "no" / "x.toml")]) == 2
     assert main(["experiments", "new", str(tmp_path)]) == 2
+
+
+def test_the_readme_lists_every_shipped_experiment_with_its_question_and_advice_that_agrees():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    for exp in catalog.list_shipped():
+        row = f"| `{exp.label}` | {exp.keys['question']} |"
+        assert row in readme, f"README's experiments table has no row {row!r}"
+    assert "`--trials 3` or more" not in readme  # the old advice: 3 trials give compare nothing to say
+    assert "needs at least 4 trials per side" in readme
