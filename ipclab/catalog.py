@@ -51,8 +51,11 @@ def _unknown(value: str, flag: str) -> ConfigError:
     names = shipped_names()
     stem = os.path.basename(value)
     stem = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem
-    if stem in names:  # e.g. experiments/same-core.toml from a folder that has no experiments/
-        return ConfigError(f"{flag}: no file {value!r}; a shipped experiment has that name: use {flag} {stem}")
+    if os.sep in value:  # a path: say so, and point to the shipped one of that name (experiments/NAME.toml
+        # from a folder that has no experiments/, as in a clone)
+        hint = (f"a shipped experiment has that name: use {flag} {stem}" if stem in names else
+                "give an existing TOML file, or the name of a shipped experiment (see 'ipclab experiments')")
+        return ConfigError(f"{flag}: cannot read {value!r}: No such file or directory; {hint}")
     return ConfigError(f"{flag}: no file and no shipped experiment named {value!r}{closest(stem, names)}; "
                        f"shipped: {', '.join(names) or 'none'} (see 'ipclab experiments'), or give a TOML file")
 
@@ -60,8 +63,11 @@ def _unknown(value: str, flag: str) -> ConfigError:
 def find(value: str, flag: str = "--experiment") -> tuple[str, str, bool]:
     """Resolve NAME|FILE to (label, path, shipped). An existing path wins; else a shipped name (with or
     without .toml); else a one-line error listing the shipped names and the closest one."""
+    from .config import check_text_path
+
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{flag}: empty; give a shipped experiment name (see 'ipclab experiments') or a file")
+    check_text_path(value, flag)  # the path is recorded in the JSON result
     if os.path.exists(value):
         return value, value, False
     name = value[: -len(SUFFIX)] if value.endswith(SUFFIX) else value
@@ -72,10 +78,9 @@ def find(value: str, flag: str = "--experiment") -> tuple[str, str, bool]:
 
 def open_experiment(value: str, flag: str = "--experiment") -> Experiment:
     """find() and parse: keys are type-checked, values still to be validated (config.validate)."""
-    from .config import check_text_path
     from .experiment import load
 
-    label, path, shipped = find(check_text_path(value, flag), flag)
+    label, path, shipped = find(value, flag)
     return Experiment(label, path, load(path), shipped)
 
 

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=_fmt, description="Spawn producer/consumer processes for every cell "
                          "(pattern x transport x size), print comparison tables and save the full result as JSON.",
                          epilog="examples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K "
-                         "--trials 3\n  ipclab run --experiment experiments/latency-vs-size.toml")
+                         "--trials 3\n  ipclab run --experiment latency-vs-size      (see 'ipclab experiments')")
     run.add_argument("--transport", "-t", metavar="LIST", help="comma-separated transports, or 'all' "
                      "(default: every available one; see 'ipclab list')")
     run.add_argument("--pattern", "-p", metavar="LIST",

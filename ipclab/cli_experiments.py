@@ -89,10 +89,14 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from . import results
-    from .catalog import open_experiment
-    from .check import check
+    from .catalog import check_metrics, open_experiment
+    from .check import check, expected_config
 
     experiment = open_experiment(args.experiment)
+    # A broken experiment is bad input (exit 2), found before any result is judged against it.
+    expected_config(experiment)
+    if "metrics" in experiment.keys:
+        check_metrics(experiment.keys["metrics"], f"{experiment.path}: metrics")
     path = args.result
     if not os.path.isfile(path):  # nothing handed in is bad input; a broken file is a failed check
         raise ConfigError(f"check: no result file {path!r}; give the JSON file 'ipclab run' wrote")

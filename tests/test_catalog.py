@@ -41,7 +41,8 @@ def test_a_path_wins_over_a_shipped_name(tmp_path, monkeypatch):
 @pytest.mark.parametrize("value,words", [
     ("latncy-vs-size", ["'latncy-vs-size'", "did you mean 'latency-vs-size'", "shipped: classic-patterns"]),
     ("nothing-like-it", ["no shipped experiment named 'nothing-like-it'", "udp-loss", "ipclab experiments"]),
-    ("experiments/same-core.toml", ["no file 'experiments/same-core.toml'", "use --experiment same-core"]),
+    ("experiments/same-core.toml", ["cannot read 'experiments/same-core.toml'", "use --experiment same-core"]),
+    ("sub/mine.toml", ["cannot read 'sub/mine.toml': No such file", "ipclab experiments"]),
 ])
 def test_unknown_names_list_the_shipped_ones_and_suggest(tmp_path, monkeypatch, capsys, value, words):
     monkeypatch.chdir(tmp_path)

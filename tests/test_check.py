@@ -141,3 +141,16 @@ def test_a_shipped_experiment_checks_by_name(capsys, tmp_path):
     assert main(["check", str(path), "-e", "cross-core"]) == 1
     out = capsys.readouterr().out
     assert "the experiment asks for 'cross'" in out
+
+
+@pytest.mark.parametrize("text,words", [
+    ('transports = ["pipe"]\nmetrics = ["rtt_p5O_us"]\n', "unknown metric 'rtt_p5O_us'"),
+    ('transports = ["pipez"]\n', "unknown transport 'pipez'"),
+    ('sizez = [64]\n', "unknown key 'sizez'"),
+])
+def test_a_broken_experiment_is_bad_input(tmp_path, capsys, text, words):
+    (tmp_path / "r.json").write_text(json.dumps(handed_in()))
+    (tmp_path / "e.toml").write_text(text)
+    assert main(["check", str(tmp_path / "r.json"), "-e", str(tmp_path / "e.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ipclab: error: ") and words in err and err.count("\n") == 1
