@@ -86,12 +86,12 @@ def open_experiment(value: str, flag: str = "--experiment") -> Experiment:
 
 def show(value: str) -> str:
     """The text of a shipped experiment (or of a file), to read or to copy and change."""
-    _, path, _ = find(value)
+    _, path, _ = find(value, "experiments show")
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--experiment: cannot read {path!r}: {exc}") from None
+        raise ConfigError(f"experiments show: cannot read {path!r}: {exc}") from None
 
 
 def known_metrics() -> list[str]:
@@ -101,8 +101,7 @@ def known_metrics() -> list[str]:
 
     keys = dict.fromkeys(METRICS)
     for name in PATTERNS:
-        spec = getattr(get_pattern(name), "SPEC", None)  # declared data where a pattern has its SPEC
-        for metric in getattr(spec, "metrics", ()):
+        for metric in get_pattern(name).SPEC.metrics:  # each pattern declares its own figures
             keys[metric.key] = None
     return list(keys)
 
