@@ -1,7 +1,9 @@
 """Experiment files: a TOML document naming a sweep, for assignments and reproducible comparisons.
 
     # experiments/latency-vs-size.toml
-    description = "How does round-trip latency grow with message size?"
+    description = "Round-trip latency vs message size"
+    question = "How does round-trip latency grow with message size?"   # printed above the tables
+    metrics = ["rtt_p50_us", "rtt_p99_us"]   # the tables to read (default: each pattern's usual ones)
     transports = ["pipe", "unix", "tcp"]     # or "all", or "pipe,unix"
     patterns = ["pingpong"]
     sizes = ["64", "1K", "4K", 65536]        # numbers or strings with K/M suffixes
@@ -15,8 +17,9 @@
     clients = 1
     output = "results/latency-vs-size.json"
 
-The keys are the run options' TOML keys (ipclab.options: a pattern's own options too) plus ``description``.
-Unknown keys and wrong types are errors naming the key and its line. CLI flags override the file.
+The keys are the run options' TOML keys (ipclab.options: a pattern's own options too) plus the notes
+``description``, ``question`` and ``metrics``. Unknown keys and wrong types are errors naming the key and its
+line. CLI flags override the file.
 """
 
 from __future__ import annotations
@@ -36,8 +39,13 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 MAX_EXPERIMENT_BYTES = 1024 * 1024
-# The one key that is not a run option: a note recorded in the result (config.extra.description).
-NOTES: dict[str, tuple[tuple[type, ...], str]] = {"description": ((str,), "a string")}
+# Keys that are not run options: notes recorded in the result (config.extra): what the experiment is, the question
+# it asks (printed above the tables) and the metrics it expects to be read (the tables run prints).
+NOTES: dict[str, tuple[tuple[type, ...], str]] = {
+    "description": ((str,), "a string"),
+    "question": ((str,), "a string"),
+    "metrics": ((list, str), "a list of metric keys such as \"rtt_p50_us\""),
+}
 
 
 def schema() -> dict[str, tuple[tuple[type, ...], str]]:

@@ -31,6 +31,7 @@ SUBCOMMANDS = (
     "ipclab.cli.compare",
     "ipclab.cli.clean",
     "ipclab.cli.serve",
+    "ipclab.cli.experiments",
 )
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]

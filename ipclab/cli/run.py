@@ -26,9 +26,10 @@ def add_parser(subparsers: Any) -> None:
         description="Spawn producer/consumer processes for every cell (pattern x transport x size), print "
         "comparison tables and save the full result as JSON.",
         epilog="examples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K --trials 3\n"
-        "  ipclab run --experiment experiments/latency-vs-size.toml")
+        "  ipclab run --experiment latency-vs-size      (see 'ipclab experiments')")
     options.add_arguments(run)
-    run.add_argument("--experiment", "-e", metavar="FILE", help="TOML experiment file; flags override it")
+    run.add_argument("--experiment", "-e", metavar="NAME|FILE", help="a shipped experiment (see 'ipclab "
+                     "experiments') or a TOML file; flags override it")
     run.add_argument("--format", "-f", choices=FORMATS, default="table",
                      help="what to print: tables (table, markdown, csv) or the whole result (json)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -36,17 +37,22 @@ def add_parser(subparsers: Any) -> None:
 
 def build_config(args: argparse.Namespace) -> RunConfig:
     """The RunConfig of ``ipclab run ARGS``: flags over the experiment file's keys, validated by the table."""
-    from ..config import check_text_path
-    from ..experiment import key_labels, load
+    from ..catalog import check_metrics, find, make_output_dir
+    from ..experiment import NOTES, key_labels, load
     from ..options import resolve, table
 
     given = {o.name: getattr(args, o.name, None) for o in table()}
     if not args.experiment:
         return resolve(given)
-    path = check_text_path(args.experiment, "--experiment")
+    label, path, _ = find(args.experiment)  # an existing path wins, else a shipped experiment's name
     values = load(path)
-    extra = {"description": values.pop("description")} if "description" in values else {}
-    return resolve(given, values, key_labels(path, values), experiment=path, extra=extra)
+    labels = key_labels(path, values)
+    extra = {key: values.pop(key) for key in NOTES if key in values}
+    if "metrics" in extra:
+        extra["metrics"] = check_metrics(extra["metrics"], labels["metrics"])
+    if given.get("output") is None:
+        make_output_dir(values)  # a shipped experiment's results/ is created like the default one
+    return resolve(given, values, labels, experiment=label, extra=extra)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -91,7 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json" or to_stdout:
         sys.stdout.write(results.dumps(result))
     else:
-        sys.stdout.write(render_run_tables(result, args.format))
+        if config.extra.get("question") and args.format in ("table", "markdown"):  # an experiment's question
+            print(f"Question: {config.extra['question']}\n")
+        sys.stdout.write(render_run_tables(result, args.format, config.extra.get("metrics")))
     for line in run_warnings(result):
         print(f"ipclab: warning: {line}", file=sys.stderr)
     failed = [c for c in result["cells"] if c["status"] == "failed"]
@@ -103,11 +111,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def render_run_tables(result: dict[str, Any], fmt: str) -> str:
-    """The tables ``run`` prints: the same renderer as ``ipclab report``."""
+def render_run_tables(result: dict[str, Any], fmt: str, metrics: list[str] | None = None) -> str:
+    """The tables ``run`` prints (an experiment's ``metrics``, else each pattern's): report's renderer."""
     from ..report.tables import render_run_tables as render
 
-    return render(result, fmt)
+    return render(result, fmt, metrics)
 
 
 def run_warnings(result: dict[str, Any]) -> list[str]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import results, stats
+from .. import patterns, results, stats
 from ..config import RunConfig, format_size
 from ..declarations import PatternSpec
 from ..errors import Interrupted, IpclabError, WorkerError
-from .. import patterns
 from ..patterns.common import Context
 from ..resources import explain
 from . import compat

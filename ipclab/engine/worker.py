@@ -71,8 +71,8 @@ def serve(ctrl: ControlChannel, *, pin: bool = True, watch_eof: bool = False) ->
     ``pin``: apply the CPUs in CONFIG (a thread of the runner's own process must not). ``watch_eof``: while
     the pattern runs, a closed or written-to control channel ends the process (``--stdio``).
     """
-    from ..patterns.common import Context
     from ..patterns import get_pattern
+    from ..patterns.common import Context
 
     channel = None
     try:
