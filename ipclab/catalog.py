@@ -151,8 +151,8 @@ metrics = ["rtt_p50_us", "rtt_p99_us", "cpu_us_msg"]
 # Transports to compare, from `ipclab list`; "all" for every one (default: every one available here).
 transports = ["pipe", "unix", "tcp"]
 
-# Workloads: pingpong, stream, reqrep, fanin, connect (default: ["pingpong", "stream"]).
-patterns = ["pingpong"]
+# Workloads: {patterns} (default: {default_patterns}).
+patterns = [{first_pattern}]
 
 # Message sizes in bytes, or with K/M suffixes (KiB/MiB); 0 is an empty message (default: [64, "4K", "64K"]).
 sizes = [64, "4K", "64K"]
@@ -184,10 +184,7 @@ timeout = 60
 # Compare every byte of every message (default: false: sequence and count of every message, sampled bytes).
 verify = false
 
-# Producers for the fanin pattern (default: 1).
-clients = 1
-
-# Where the result JSON goes (default: results/ipclab-DATE.json); a relative results/ folder is created.
+{pattern_options}# Where the result JSON goes (default: results/ipclab-DATE.json); a relative results/ folder is created.
 output = {output}
 '''
 
@@ -197,7 +194,16 @@ def template(path: str) -> str:
     stem = os.path.basename(path)
     stem = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem
     # json.dumps: a TOML basic string (quotes and backslashes in the name escaped, non-ASCII as \uXXXX).
-    return TEMPLATE.format(path=path, output=json.dumps(f"results/{stem or 'my-experiment'}.json"))
+    from .config import DEFAULT_PATTERNS
+    from .patterns import specs
+
+    names = [s.name for s in specs()]
+    # A pattern's own options come from its declaration (ipclab.options adds them as keys the same way).
+    options = "".join(f"# {o.help[0].upper()}{o.help[1:]} ({s.name} only; default: {o.default}).\n"
+                      f"{o.name} = {json.dumps(o.default)}\n\n" for s in specs() for o in s.options)
+    return TEMPLATE.format(path=path, output=json.dumps(f"results/{stem or 'my-experiment'}.json"),
+                           patterns=", ".join(names), default_patterns=json.dumps(list(DEFAULT_PATTERNS)),
+                           first_pattern=json.dumps(names[0]), pattern_options=options)
 
 
 def new_template(path: str, force: bool = False) -> str:

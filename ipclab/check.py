@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import Experiment
-from .config import RunConfig, format_size, validate
+from .config import RunConfig, format_size
 from .errors import ConfigError
 
 # Keys compared by the check; the others (seed, warmup, timeout, output) do not change what a result shows.
@@ -29,12 +29,14 @@ _REL_TOL = 1e-9  # a median recomputed from JSON floats may differ in the last b
 def expected_config(experiment: Experiment) -> RunConfig:
     """The sweep an experiment asks for, validated like `ipclab run -e` would (pin is compared as text: its
     CPU numbers belong to the student's machine, not the teacher's)."""
-    from .experiment import flag_names
+    from .experiment import key_labels
+    from .options import resolve
 
     keys = {k: v for k, v in experiment.keys.items() if k in _VALIDATED}
     if "transports" not in keys:
         keys["transports"] = "all"  # "every available one" depends on the machine: any known transport passes
-    return validate(**keys, verify=bool(experiment.keys.get("verify", False)), flags=flag_names(experiment.path, keys))
+    keys["verify"] = bool(experiment.keys.get("verify", False))
+    return resolve({}, keys, key_labels(experiment.path, keys))
 
 
 def _names(items: Any) -> list[str]:

@@ -13,7 +13,7 @@ from ipclab.cli.run import build_config
 from ipclab.config import RunConfig
 from ipclab.declarations import PatternOption, PatternSpec, TrafficShape
 from ipclab.errors import ConfigError
-from ipclab.experiment import schema
+from ipclab.experiment import NOTES, schema
 
 
 def write(tmp_path, text: str) -> str:
@@ -47,7 +47,7 @@ def test_every_option_has_a_flag_a_toml_key_and_help() -> None:
         assert o.flags and o.flags[0].startswith("--"), o
         assert o.name in keys and keys[o.name] == (o.toml_types, o.toml_text)
         assert o.help and o.flag in parser_help
-    assert set(keys) == {o.name for o in options.table()} | {"description"}
+    assert set(keys) == {o.name for o in options.table()} | set(NOTES)
 
 
 def test_the_table_is_the_runconfig() -> None:
