@@ -184,7 +184,7 @@ timeout = 60
 # Compare every byte of every message (default: false: sequence and count of every message, sampled bytes).
 verify = false
 
-{pattern_options}# Where the result JSON goes (default: results/ipclab-DATE.json); a relative results/ folder is created.
+{pattern_options}# Where the result JSON goes (default: results/ipclab-DATE.json); a relative results/ is created.
 output = {output}
 '''
 
@@ -194,7 +194,7 @@ def template(path: str) -> str:
     stem = os.path.basename(path)
     stem = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem
     # json.dumps: a TOML basic string (quotes and backslashes in the name escaped, non-ASCII as \uXXXX).
-    from .config import DEFAULT_PATTERNS
+    from .config import default_patterns
     from .patterns import specs
 
     names = [s.name for s in specs()]
@@ -202,7 +202,7 @@ def template(path: str) -> str:
     options = "".join(f"# {o.help[0].upper()}{o.help[1:]} ({s.name} only; default: {o.default}).\n"
                       f"{o.name} = {json.dumps(o.default)}\n\n" for s in specs() for o in s.options)
     return TEMPLATE.format(path=path, output=json.dumps(f"results/{stem or 'my-experiment'}.json"),
-                           patterns=", ".join(names), default_patterns=json.dumps(list(DEFAULT_PATTERNS)),
+                           patterns=", ".join(names), default_patterns=json.dumps(list(default_patterns())),
                            first_pattern=json.dumps(names[0]), pattern_options=options)
 
 

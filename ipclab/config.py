@@ -32,7 +32,14 @@ MAX_TIMEOUT = 86400.0
 MAX_SEED = 2**63 - 1
 
 DEFAULT_SIZES = (64, 4 * KiB, 64 * KiB)
-DEFAULT_PATTERNS = ("pingpong", "stream")
+
+
+def default_patterns() -> tuple[str, ...]:
+    """The patterns of a plain ``ipclab run``: the registry's, by their declarations (no name written here)."""
+    from .patterns import default_names
+
+    return default_names()
+
 PIN_MODES = ("auto", "none", "same", "cross")
 FORMATS = ("table", "markdown", "csv", "json")
 
@@ -108,7 +115,7 @@ class RunConfig:
     """
 
     transports: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = DEFAULT_PATTERNS
+    patterns: tuple[str, ...] = field(default_factory=default_patterns)
     sizes: tuple[int, ...] = DEFAULT_SIZES
     count: int | None = None  # messages (round trips) per trial; None = chosen per cell by the engine's policy
     duration: float | None = None  # seconds per trial instead of a count

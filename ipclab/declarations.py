@@ -91,4 +91,5 @@ class PatternSpec:
     quantiles_key: str | None = None  # figure key holding the stored latency distribution (plots)
     distribution: str = ""  # what that distribution measures ("round-trip latency")
     options: tuple[PatternOption, ...] = field(default_factory=tuple)
+    default_run: bool = False  # part of a plain ``ipclab run`` (no --pattern)
     report_tables: tuple[str, ...] = ()  # the tables ``report`` shows by default; () = ``tables``

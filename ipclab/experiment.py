@@ -1,21 +1,7 @@
 """Experiment files: a TOML document naming a sweep, for assignments and reproducible comparisons.
 
-    # experiments/latency-vs-size.toml
-    description = "Round-trip latency vs message size"
-    question = "How does round-trip latency grow with message size?"   # printed above the tables
-    metrics = ["rtt_p50_us", "rtt_p99_us"]   # the tables to read (default: each pattern's usual ones)
-    transports = ["pipe", "unix", "tcp"]     # or "all", or "pipe,unix"
-    patterns = ["pingpong"]
-    sizes = ["64", "1K", "4K", 65536]        # numbers or strings with K/M suffixes
-    count = 5000                             # or duration = 2.0 (seconds), not both
-    warmup = 200
-    trials = 3
-    seed = 1
-    pin = "same"                             # auto | none | same | cross | "0,1"
-    timeout = 60
-    verify = false
-    clients = 1
-    output = "results/latency-vs-size.json"
+The shipped ones are in ipclab/experiments/ (``ipclab experiments`` lists them); ``ipclab experiments new FILE``
+writes a commented template naming every key, its default and its meaning.
 
 The keys are the run options' TOML keys (ipclab.options: a pattern's own options too) plus the notes
 ``description``, ``question`` and ``metrics``. Unknown keys and wrong types are errors naming the key and its

@@ -181,7 +181,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .patterns import PATTERNS
 
     # The pattern names come from the registry: a new pattern shows up in --help without an edit here.
-    names = {"patterns": ", ".join(PATTERNS), "default": ",".join(cfg.DEFAULT_PATTERNS)}
+    names = {"patterns": ", ".join(PATTERNS), "default": ",".join(cfg.default_patterns())}
     for o in table():
         text = o.help.format(**names) if o.name == "patterns" else o.help
         if o.switch:

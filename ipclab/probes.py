@@ -144,7 +144,7 @@ def sysinfo() -> dict[str, Any]:
         },
     }
     try:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         vm = psutil.virtual_memory()
         info["memory_total_bytes"] = vm.total

@@ -15,7 +15,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tabulate import tabulate  # type: ignore[import-untyped]
+    from tabulate import tabulate
 
     from ..transports import TRANSPORTS, get_transport
 

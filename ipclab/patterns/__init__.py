@@ -57,4 +57,9 @@ def specs() -> list[PatternSpec]:
     return [get_spec(name) for name in PATTERNS]
 
 
+def default_names() -> tuple[str, ...]:
+    """The patterns a plain ``ipclab run`` measures (those declaring ``default_run``)."""
+    return tuple(s.name for s in specs() if s.default_run)
+
+
 refresh()

@@ -53,6 +53,7 @@ SPEC = PatternSpec(
     sample_key="round_trips",
     quantiles_key="rtt_quantiles_ns",
     distribution="round-trip latency",
+    default_run=True,
 )
 
 

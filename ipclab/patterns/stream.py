@@ -51,6 +51,7 @@ SPEC = PatternSpec(
     sample_key="received",
     quantiles_key="owl_quantiles_ns",
     distribution="one-way latency under load",
+    default_run=True,
 )
 
 

@@ -147,7 +147,7 @@ def _ci(outcome: dict[str, Any]) -> str:
 
 def render_text(comp: Comparison, fmt: str, alpha: float = ALPHA) -> str:
     """table (terminal), github or markdown."""
-    from tabulate import tabulate  # type: ignore[import-untyped]
+    from tabulate import tabulate
 
     md = fmt in ("github", "markdown")
     tablefmt = "github" if md else "simple"

@@ -116,7 +116,7 @@ def applicable(result: dict[str, Any], pattern: str, metric_key: str) -> bool:
 
 def render_text(table: Table, tablefmt: str = "simple") -> str:
     """A terminal ("simple"), GitHub/Markdown ("github"/"pipe") or other tabulate format, with its notes."""
-    from tabulate import tabulate  # type: ignore[import-untyped]
+    from tabulate import tabulate
 
     body = tabulate(table.rows, headers=table.columns, tablefmt=tablefmt, disable_numparse=True,
                     colalign=("left", *("right",) * (len(table.columns) - 1)))

@@ -5,6 +5,6 @@
 - ``echo``, ``daytime``, ``fileserver``: what each service answers;
 - ``commands``: the ``serve`` subcommand (flags, validation, client one-liners, exit codes).
 
-The measured counterparts of these exchanges are the patterns pingpong (echo), reqrep (file download), fanin
-(many clients, one server) and connect (connection set-up), run with ``ipclab run``.
+The measured counterparts of these exchanges (echo, file download, many clients on one server, connection
+set-up) are patterns of ``ipclab run``; ``ipclab list`` names them.
 """

@@ -76,7 +76,7 @@ def parse_bind(text: str) -> tuple[str, int, int]:
     except socket.gaierror:
         raise ConfigError(f"--bind: cannot resolve host {host!r}; use an address such as 127.0.0.1 or ::1") from None
     family, _, _, _, addr = infos[0]
-    return addr[0], port, family
+    return str(addr[0]), port, int(family)
 
 
 def _number(value: str | None, flag: str, default: float, low: float, high: float, *, whole: bool) -> Any:
@@ -110,7 +110,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         root = os.path.realpath(args.root)
     if kind == "unix" and args.bind is not None:
         raise ConfigError("--bind: a Unix socket has a path, not an address; use --unix PATH or --bind, not both")
-    host, port, family = "127.0.0.1", 0, socket.AF_INET
+    host, port, family = "127.0.0.1", 0, int(socket.AF_INET)
     if args.bind is not None:
         host, port, family = parse_bind(args.bind)
     path = None
