@@ -26,7 +26,7 @@ from .errors import Interrupted, IpclabError, WorkerError
 from .patterns import get_pattern
 from .patterns.common import Context
 from .resources import explain
-from .transports import get_transport
+from .transports import get_transport, transport_ref
 from .transports.base import RUN_FILE, CellSpec, Transport
 
 SETUP_TIMEOUT = 30.0  # s for both workers to start and connect
@@ -197,7 +197,7 @@ class Runner:
         if reason:
             cell.update(status="n/a", reason=f"unavailable: {reason}")
         else:
-            reason = cls.not_applicable(pattern, size)
+            reason = cls.not_applicable(pat.SPEC.shape, size)
             if reason is None and hasattr(pat, "not_applicable"):  # pattern-level: fan-in needs multi_writer
                 reason = pat.not_applicable(cls, size, c.clients)
             if reason is None and c.duration is not None and size == 0:
@@ -240,7 +240,7 @@ class Runner:
                    placement: dict[str, list[int] | None]) -> dict[str, dict[str, Any]]:
         c = self.config
         assert self.workdir is not None
-        transport = cls(self.workdir, CellSpec(pattern=pattern, size=ctx.size,
+        transport = cls(self.workdir, CellSpec(shape=pat.SPEC.shape, size=ctx.size,
                                                  clients=sum(r != "server" for r, _ in pat.roles(c.clients))))
         workers: list[_Worker] = []
         try:
@@ -251,10 +251,10 @@ class Runner:
                 workers.append(self._spawn(key, role, index, pat.LABELS.get(role, role),
                                            transport.fds_for(role, index)))
             transport.close_parent_fds()
-            base = {"type": "CONFIG", "transport": cls.name, "pattern": transport.spec.pattern,
-                    "address": address, "size": ctx.size, "count": ctx.count, "duration": ctx.duration,
-                    "warmup": ctx.warmup, "seed": ctx.seed, "verify": ctx.verify, "reliable": cls.reliable,
-                    "clients": c.clients}
+            base = {"type": "CONFIG", "transport": cls.name, "transport_ref": transport_ref(cls.name),
+                    "pattern": pattern, "address": address, "size": ctx.size, "count": ctx.count,
+                    "duration": ctx.duration, "warmup": ctx.warmup, "seed": ctx.seed, "verify": ctx.verify,
+                    "reliable": cls.reliable, "clients": c.clients}
             base["pids"] = {w.key: w.proc.pid for w in workers}  # peers' pids (signals need them)
             for w in workers:
                 self._send(w, {**base, "role": w.role, "index": w.index, "cpus": placement.get(w.key)})

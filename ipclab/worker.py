@@ -50,7 +50,7 @@ def serve(ctrl: socket.socket) -> int:
     from . import control
     from .patterns import get_pattern
     from .patterns.common import Context
-    from .transports import get_transport
+    from .transports import get_transport, load_transport
 
     reader = control.Reader(ctrl)
     channel = None
@@ -60,7 +60,9 @@ def serve(ctrl: socket.socket) -> int:
             raise RuntimeError(f"expected CONFIG, got {cfg.get('type')}")
         if cfg.get("cpus"):
             os.sched_setaffinity(0, cfg["cpus"])
-        transport = get_transport(cfg["transport"])
+        # The ref imports this transport's module alone; looking the name up would scan the registry.
+        ref = cfg.get("transport_ref")
+        transport = load_transport(ref) if ref else get_transport(cfg["transport"])
         pattern = get_pattern(cfg["pattern"])
         ctx = Context.from_config(cfg)
         # The address gains the workers' pids (known only after spawning) under "pids": {key: pid}.

@@ -20,6 +20,7 @@ import psutil
 import pytest
 from conftest import ROOT
 
+from ipclab.patterns import get_pattern
 from ipclab.transports import TRANSPORTS, get_transport
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -210,7 +211,7 @@ def _gated_names() -> list[str]:
     names = []
     for name in TRANSPORTS:
         cls = get_transport(name)
-        if not cls.unavailable_reason() and cls.not_applicable("pingpong", 64) is None:
+        if not cls.unavailable_reason() and cls.not_applicable(get_pattern("pingpong").SPEC.shape, 64) is None:
             names.append(name)
     return names
 
@@ -267,10 +268,10 @@ def test_result_file_and_private_dir_modes(tmp_path) -> None:
 
     d = tempfile.mkdtemp(prefix="ipclab-")
     try:
-        t = PipeTransport(d, CellSpec("pingpong", 64))
+        t = PipeTransport(d, CellSpec(get_pattern("pingpong").SPEC.shape, 64))
         old = os.umask(0)
         try:
-            t.track("path", "/nonexistent/ipclab-x")
+            t.ledger.record("path", "/nonexistent/ipclab-x")
         finally:
             os.umask(old)
         assert stat.S_IMODE(os.stat(os.path.join(d, "objects.jsonl")).st_mode) == 0o600
