@@ -54,7 +54,7 @@ def run_in_process(name: str, pattern: str, size: int, count: int) -> dict[str, 
     pat = get_pattern(pattern)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ipclab-alloc-") as workdir:
-        transport = cls(workdir, CellSpec(pattern=pattern, size=size))
+        transport = cls(workdir, CellSpec(shape=pat.SPEC.shape, size=size))
         address = {**transport.setup(), "pids": {"server": os.getpid(), "client": os.getpid()}}
         try:
             def side(role: str, address: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ sys.path.insert(0, HERE)
 import reference  # noqa: E402
 
 from ipclab.config import KiB, MiB, RunConfig, format_size, parse_size  # noqa: E402
+from ipclab.patterns import get_pattern  # noqa: E402
 from ipclab.runner import Runner, auto_count, auto_warmup, choose_placement  # noqa: E402
 from ipclab.transports import TRANSPORTS, get_transport  # noqa: E402
 
@@ -103,7 +104,7 @@ def cells_for(names: list[str], patterns: list[str], sizes: list[int]) -> list[t
             cls = get_transport(name)
             extra = [MiB] if name == "shm" and pattern == "stream" and MiB not in sizes else []
             for size in [*sizes, *extra]:
-                if cls.not_applicable(pattern, size) is None:
+                if cls.not_applicable(get_pattern(pattern).SPEC.shape, size) is None:
                     out.append((name, pattern, size))
     return out
 

@@ -29,6 +29,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from ipclab.config import RunConfig  # noqa: E402
+from ipclab.patterns import get_pattern  # noqa: E402
 from ipclab.runner import Runner  # noqa: E402
 from ipclab.transports import TRANSPORTS, get_transport  # noqa: E402
 
@@ -91,7 +92,8 @@ def probe_workers(name: str, logdir: str) -> dict:
     real = sys.executable
     sys.executable = wrapper
     try:
-        size = 64 if get_transport(name).not_applicable("pingpong", 64) is None else 0  # signal: empty only
+        shape = get_pattern("pingpong").SPEC.shape
+        size = 64 if get_transport(name).not_applicable(shape, 64) is None else 0  # signal: empty only
         config = RunConfig(transports=(name,), patterns=("pingpong",), sizes=(size,), count=1, warmup=0, trials=1)
         t0 = time.perf_counter()
         (cell,) = Runner(config).run()["cells"]

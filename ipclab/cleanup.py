@@ -3,7 +3,7 @@ power cut of the terminal), and nothing else.
 
 A run owns a private directory ``$TMPDIR/ipclab-XXXX`` (0700) that holds ``run.json`` (the runner's pid and
 start time) and ``objects.jsonl`` (one record per OS object created outside the directory, written *before*
-the object is created; see Transport.track). A directory whose runner is no longer alive is stale: the objects
+the object is created; see transports/ledger.py). A directory whose runner is no longer alive is stale: the objects
 its records name (shared-memory segments, POSIX and SysV message queues, FIFOs, socket files) are removed,
 then the directory itself. Entries of /dev/shm and /dev/mqueue whose name starts with ``ipclab`` and that no
 live run claims are removed too (SysV queues have no name, so only records know them).
@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .transports.base import OBJECTS_FILE, RUN_FILE
+from .transports.ledger import OBJECTS_FILE, RUN_FILE
 
 SHM_DIR = "/dev/shm"
 MQUEUE_DIR = "/dev/mqueue"
@@ -77,7 +77,7 @@ def _pid_alive(pid: int, started: float | None) -> bool:
     except PermissionError:
         return True
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - psutil is a dependency; without it, trust the pid
         return True
     try:
@@ -129,7 +129,7 @@ def records(path: str) -> list[tuple[str, str | int]]:
         if not isinstance(rec, dict):
             continue
         kind, ident = rec.get("kind"), rec.get("id")
-        if _valid(kind, ident):
+        if isinstance(kind, str) and isinstance(ident, (str, int)) and _valid(kind, ident):
             out.append((kind, ident))
     return out
 
@@ -219,7 +219,7 @@ def _remove(kind: str, ident: str | int, dry_run: bool = False) -> bool:
             if not dry_run:
                 os.unlink(path)
         elif kind == "posix-mq":
-            import posix_ipc
+            import posix_ipc  # type: ignore[import-not-found,unused-ignore]
 
             name = "/" + _short(str(ident))
             try:
@@ -227,7 +227,7 @@ def _remove(kind: str, ident: str | int, dry_run: bool = False) -> bool:
             except posix_ipc.ExistentialError:
                 return False
         elif kind == "sysv-mq":
-            import sysv_ipc
+            import sysv_ipc  # type: ignore[import-not-found,unused-ignore]
 
             try:
                 queue = sysv_ipc.MessageQueue(int(ident))

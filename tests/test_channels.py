@@ -63,3 +63,60 @@ def test_stream_channels_deliver_whole_messages_across_short_reads() -> None:
         writer.close()
         sa.close()
         sb.close()
+
+
+def test_hot_io_is_declared_not_probed() -> None:
+    """A channel offers raw I/O by declaring it (has_raw_io); an attribute that happens to be called raw_io on a
+    channel that does not declare it is never used."""
+    from ipclab.transports.base import Channel
+
+    class Plain(Channel):
+        raw_io = ("not", "hot", "io", "at all")  # type: ignore[assignment]
+
+        def send(self, msg: memoryview) -> None:
+            pass
+
+        def recv_into(self, buf: memoryview) -> int:
+            return len(buf)
+
+        def close(self) -> None:
+            pass
+
+    plain = Plain()
+    send, recv, finish_send, finish_recv, sent = hot_io(plain, 8)
+    assert (send, recv, sent) == (plain.send, plain.recv_into, None)
+    finish_send(memoryview(b""), None)  # completions do nothing for whole-message channels
+    a, b = socket.socketpair()
+    with StreamSocketChannel(a) as sa, StreamSocketChannel(b):
+        assert StreamSocketChannel.has_raw_io and hot_io(sa, 8)[4] == 8
+
+
+def test_fd_stream_channel_owns_its_fds() -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    r, w = os.pipe()
+    channel = FdStreamChannel(r, w)
+    channel.close()
+    channel.close()  # idempotent
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_seqpacket_channel_hot_path_sees_eof() -> None:
+    from ipclab.transports.unixseqpacket import SeqpacketChannel
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    tx, rx = SeqpacketChannel(a), SeqpacketChannel(b)
+    try:
+        send, recv, finish_send, finish_recv, sent = hot_io(rx, 5)
+        assert hot_io(tx, 5)[0](memoryview(b"hello")) == 5 == sent
+        buf = memoryview(bytearray(5))
+        assert recv(buf) == 5 and buf == b"hello"
+        tx.close()
+        n = recv(buf)
+        assert n == 0
+        with pytest.raises(EOFError):
+            finish_recv(buf, n)
+        with pytest.raises(EOFError):
+            rx.recv_into(buf)
+    finally:
+        tx.close()
+        rx.close()

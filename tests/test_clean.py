@@ -19,6 +19,9 @@ import pytest
 from test_faults import fault_env, run_dir_of, start, wait_for
 
 from ipclab import cleanup
+from ipclab.declarations import TrafficShape
+from ipclab.transports import get_transport
+from ipclab.transports.base import CellSpec
 
 posix_ipc = pytest.importorskip("posix_ipc")
 sysv_ipc = pytest.importorskip("sysv_ipc")
@@ -28,6 +31,12 @@ def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def _impossible_pid() -> int:
+    """A pid no process can have (above kernel.pid_max): a dead runner without starting a process."""
+    with open("/proc/sys/kernel/pid_max", encoding="ascii") as f:
+        return int(f.read()) + 1
 
 
 def _run_dir(pid: int, objects: list[dict], root: str | None = None) -> str:
@@ -57,6 +66,7 @@ def _sysv_exists(key: int) -> bool:
     return True
 
 
+@pytest.mark.process
 def test_clean_after_runner_sigkill(cli, tmp_path) -> None:
     """SIGKILL the runner mid-cell: the workers die with it, the private dir stays; clean removes it."""
     gate = str(tmp_path / "gate")
@@ -87,6 +97,7 @@ def test_clean_after_runner_sigkill(cli, tmp_path) -> None:
     assert not os.path.exists(workdir)
 
 
+@pytest.mark.process
 def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
     tag = secrets.token_hex(4)
     shm_path = f"/dev/shm/ipclab-test-{tag}"
@@ -159,6 +170,7 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
                 sysv_ipc.MessageQueue(key).remove()
 
 
+@pytest.mark.process
 def test_a_live_run_under_another_temp_root_keeps_its_objects(cli) -> None:
     """The prefix sweep must not take a segment from a live run whose private dir is not under our TMPDIR."""
     tag = secrets.token_hex(4)
@@ -179,7 +191,7 @@ def test_a_live_run_under_another_temp_root_keeps_its_objects(cli) -> None:
 def test_liveness_rules(tmp_path) -> None:
     """Live = the recorded runner still exists and is not a newer process that reused its pid."""
     live = _run_dir(os.getpid(), [])
-    dead = _run_dir(_dead_pid(), [])
+    dead = _run_dir(_impossible_pid(), [])
     reused = _run_dir(os.getpid(), [])
     past = time.time() - 10 * 24 * 3600  # the record predates this process: the pid was reused
     os.utime(os.path.join(reused, "run.json"), (past, past))
@@ -197,3 +209,29 @@ def test_liveness_rules(tmp_path) -> None:
     finally:
         for d in (live, dead, reused, garbage):
             shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("name", ["shm", "posix-mq", "sysv-mq"])
+def test_what_a_killed_runner_leaves_is_found_by_its_ledger_records(name: str) -> None:
+    """A transport set up in a run directory whose runner then "dies" (no teardown): ``clean``'s plan finds every
+    OS object through the records the ledger wrote, and removing them works (in this process: no runner is
+    started). Only this test's own objects are removed: a whole ``clean`` here could take the objects of
+    another test session on this machine."""
+    cls = get_transport(name)
+    if cls.unavailable_reason():
+        pytest.skip(f"{name}: {cls.unavailable_reason()}")
+    workdir = _run_dir(_impossible_pid(), [])
+    os.unlink(os.path.join(workdir, "objects.jsonl"))  # only what the ledger writes
+    t = cls(workdir, CellSpec(shape=TrafficShape(duplex=True), size=64))
+    t.setup()  # and no teardown: the runner is gone (its fds stay open here until the end of the test)
+    try:
+        recorded = cleanup.records(workdir)
+        assert recorded and {kind for kind, _ in recorded} == {name}
+        plan = cleanup.plan()
+        assert workdir in plan.dirs and set(recorded) <= set(plan.objects)
+        for kind, ident in recorded:
+            assert cleanup._remove(kind, ident), (kind, ident)
+            assert not cleanup._remove(kind, ident, dry_run=True), (kind, ident)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        t.teardown()  # after the removal: every step finds its object gone, quietly

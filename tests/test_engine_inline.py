@@ -17,10 +17,11 @@ import pytest
 from ipclab import results, runner
 from ipclab.config import KiB, RunConfig
 from ipclab.declarations import PatternSpec, TrafficShape
-from ipclab.engine import compat, policy
+from ipclab.engine import policy
 from ipclab.engine.inline import Inline
 from ipclab.engine.supervise import Timing
 from ipclab.patterns import PATTERNS, get_pattern
+from ipclab.transports import get_transport
 from ipclab.transports.base import Channel
 from ipclab.transports.loopback import LoopbackTransport, _hubs
 
@@ -127,7 +128,7 @@ TEST_TRANSPORTS = {c.name: c for c in (Raising, Hanging, SlowStart, Flipping, Sm
 
 
 def resolve(name: str) -> Any:
-    return TEST_TRANSPORTS.get(name) or compat.get_transport(name)
+    return TEST_TRANSPORTS.get(name) or get_transport(name)
 
 
 def sweep(transports: tuple[str, ...] = ("loopback",), patterns: tuple[str, ...] = ("pingpong",),

@@ -13,9 +13,10 @@ from conftest import ROOT
 
 from ipclab import runner
 from ipclab.config import RunConfig
-from ipclab.engine import compat
 from ipclab.engine.launch import LocalProcess, WorkerSpec, worker_env
 from ipclab.patterns import get_pattern
+from ipclab.transports import get_transport
+from ipclab.transports.base import CellSpec
 from ipclab.transports.pipe import PipeTransport
 
 pytestmark = pytest.mark.process
@@ -43,7 +44,7 @@ def test_a_failing_stdio_worker_reports_its_one_line(monkeypatch) -> None:
     monkeypatch.setenv("PYTHONPATH", tests + os.pathsep + os.environ.get("PYTHONPATH", ""))
     config = RunConfig(transports=("raise", "pipe"), patterns=("pingpong",), sizes=(64,), count=50)
     result = runner.Runner(config, metadata={}, launcher=LocalProcess(stdio=True),
-                           transports=lambda name: RaiseTransport if name == "raise" else compat.get_transport(name)
+                           transports=lambda name: RaiseTransport if name == "raise" else get_transport(name)
                            ).run()
     bad, good = result["cells"]
     assert bad["status"] == "failed" and good["status"] == "ok"
@@ -67,7 +68,7 @@ def test_a_print_in_a_stdio_worker_never_reaches_the_protocol(monkeypatch) -> No
 
 
 def _stdio_server(tmp: str) -> tuple:
-    transport = PipeTransport(tmp, compat.cell_spec(get_pattern("pingpong").SPEC, 64, 1))
+    transport = PipeTransport(tmp, CellSpec(shape=get_pattern("pingpong").SPEC.shape, size=64, clients=1))
     address = transport.setup()
     handle = LocalProcess(stdio=True).start(WorkerSpec("server", "server", 0, "echo server",
                                                        transport.fds_for("server"), tmp))

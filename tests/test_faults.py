@@ -20,7 +20,6 @@ import psutil
 import pytest
 from conftest import ROOT
 
-from ipclab.engine import compat
 from ipclab.patterns import get_pattern
 from ipclab.transports import TRANSPORTS, get_transport
 
@@ -224,8 +223,7 @@ def _gated_names() -> list[str]:
     names = []
     for name in TRANSPORTS:
         cls = get_transport(name)
-        spec = get_pattern("pingpong").SPEC
-        if not cls.unavailable_reason() and compat.transport_not_applicable(cls, spec, 64) is None:
+        if not cls.unavailable_reason() and cls.not_applicable(get_pattern("pingpong").SPEC.shape, 64) is None:
             names.append(name)
     return names
 
@@ -283,10 +281,10 @@ def test_result_file_and_private_dir_modes(tmp_path) -> None:
 
     d = tempfile.mkdtemp(prefix="ipclab-")
     try:
-        t = PipeTransport(d, CellSpec("pingpong", 64))
+        t = PipeTransport(d, CellSpec(get_pattern("pingpong").SPEC.shape, 64))
         old = os.umask(0)
         try:
-            t.track("path", "/nonexistent/ipclab-x")
+            t.ledger.record("path", "/nonexistent/ipclab-x")
         finally:
             os.umask(old)
         assert stat.S_IMODE(os.stat(os.path.join(d, "objects.jsonl")).st_mode) == 0o600

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from ipclab.engine import compat
 from ipclab.patterns import get_pattern
-from ipclab.transports import TRANSPORTS, available_names
+from ipclab.transports import TRANSPORTS, available_names, get_transport
+from ipclab.transports.base import CellSpec
 from ipclab.transports.loopback import LoopbackTransport, live_hubs
 
 
@@ -19,16 +19,16 @@ class Lossy(LoopbackTransport):
 
 
 def _setup(cls: type = LoopbackTransport, writers: int = 1, tmp: str = "/nonexistent") -> tuple:
-    t = cls(tmp, compat.cell_spec(get_pattern("fanin").SPEC, 64, writers))
+    t = cls(tmp, CellSpec(shape=get_pattern("fanin").SPEC.shape, size=64, clients=writers))
     return t, t.setup()
 
 
 def test_hidden_found_by_name_only() -> None:
     assert LoopbackTransport.hidden
     assert "loopback" not in TRANSPORTS and "loopback" not in available_names()
-    assert compat.get_transport("loopback") is LoopbackTransport
+    assert get_transport("loopback") is LoopbackTransport
     with pytest.raises(KeyError):
-        compat.get_transport("no-such-transport")
+        get_transport("no-such-transport")
 
 
 def test_messages_both_ways_whole_and_in_order() -> None:
@@ -138,6 +138,6 @@ def test_connect_outside_the_runners_process_is_one_clear_error() -> None:
 def test_declared_applicability() -> None:
     dials = get_pattern("connect").SPEC
     plain = get_pattern("pingpong").SPEC
-    assert "dialed connection" in (compat.transport_not_applicable(LoopbackTransport, dials, 0) or "")
-    assert compat.transport_not_applicable(LoopbackTransport, dials, 64) is None
-    assert compat.transport_not_applicable(LoopbackTransport, plain, 0) is None  # empty messages are fine
+    assert "dialed connection" in (LoopbackTransport.not_applicable(dials.shape, 0) or "")
+    assert LoopbackTransport.not_applicable(dials.shape, 64) is None
+    assert LoopbackTransport.not_applicable(plain.shape, 0) is None  # empty messages are fine

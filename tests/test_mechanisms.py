@@ -1,8 +1,10 @@
-"""Mechanism-specific behaviour of fifo, unix-dgram, posix-mq, sysv-mq, zmq-ipc/tcp, mp-pipe/queue and signal.
+"""Mechanism-specific behaviour of fifo, unix-dgram, unix-seqpacket, posix-mq, sysv-mq, zmq-ipc/tcp, mp-pipe/queue
+and signal.
 
-The registry-wide suite (test_transports.py) checks bytes, counts and both patterns for every transport; here:
-limits read from this kernel and n/a reasons that name the sysctl, `ipclab list`, modes 0600, objects removed
-after a normal run and after a worker is SIGKILLed mid-run, and the behaviours each module's docstring promises.
+The registry-wide suite (test_transports.py) checks setup/teardown, an echo, bytes and counts for every
+transport, and test_limits.py the size limits; here: `ipclab list`, modes 0600, objects removed after a normal run
+and after a worker is SIGKILLed mid-run, and the behaviours each module's docstring promises (unix-seqpacket's:
+test_unixseqpacket.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import os
 import pickle
 import resource
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -23,13 +24,20 @@ import time
 import psutil
 import pytest
 from conftest import ROOT, run_cli
+from inprocess import connect, pair, rt_signals_blocked
 
 from ipclab.config import RunConfig
+from ipclab.declarations import TrafficShape
 from ipclab.runner import Runner
 from ipclab.transports import TRANSPORTS, get_transport
 from ipclab.transports.base import OBJECTS_FILE, RUN_FILE, CellSpec, Transport
+from ipclab.transports.ledger import Ledger
 
-MINE = ["fifo", "unix-dgram", "posix-mq", "sysv-mq", "zmq-ipc", "zmq-tcp", "mp-pipe", "mp-queue", "signal"]
+MINE = ["fifo", "unix-dgram", "unix-seqpacket", "posix-mq", "sysv-mq", "zmq-ipc", "zmq-tcp", "mp-pipe", "mp-queue",
+        "signal"]
+DUPLEX = TrafficShape(duplex=True)
+ONE_WAY = TrafficShape(duplex=False, in_flight=None)
+MANY_WRITERS = TrafficShape(duplex=False, many_writers=True, in_flight=None)
 
 
 def _proc_int(path: str) -> int:
@@ -67,77 +75,12 @@ def workdir():
     os.rmdir(d)
 
 
-def _setup(name: str, workdir: str, pattern: str = "pingpong", size: int = 64, clients: int = 1) -> Transport:
-    return get_transport(name)(workdir, CellSpec(pattern=pattern, size=size, clients=clients))
-
-
-# -- limits --------------------------------------------------------------------------------------------
-def test_posix_mq_limit_comes_from_proc_and_names_the_sysctl() -> None:
-    cls = get_transport("posix-mq")
-    msgsize_max = _proc_int("/proc/sys/fs/mqueue/msgsize_max")
-    assert cls.limit() <= msgsize_max
-    assert cls.not_applicable("stream", cls.limit()) is None
-    reason = cls.not_applicable("stream", cls.limit() + 1)
-    assert reason and str(cls.limit()) in reason
-    if cls.limit() == msgsize_max:
-        assert "fs.mqueue.msgsize_max" in reason and "sysctl" in reason
-    if cls.limit() < 16 * 1024:
-        reason_16k = cls.not_applicable("pingpong", 16 * 1024)
-        assert reason_16k and ("fs.mqueue.msgsize_max" in reason_16k or "ulimit -q" in reason_16k)
-
-
-def test_sysv_mq_limit_comes_from_proc_and_names_the_sysctl() -> None:
-    cls = get_transport("sysv-mq")
-    msgmax, msgmnb = _proc_int("/proc/sys/kernel/msgmax"), _proc_int("/proc/sys/kernel/msgmnb")
-    assert cls.limit() == min(msgmax, msgmnb)
-    reason = cls.not_applicable("stream", cls.limit() + 1)
-    assert reason and str(cls.limit()) in reason
-    assert ("kernel.msgmax" if msgmax <= msgmnb else "kernel.msgmnb") in reason and "sysctl" in reason
-    if cls.limit() < 16 * 1024:
-        assert "kernel.msg" in cls.not_applicable("pingpong", 16 * 1024)
-
-
-def test_a_run_reports_16k_queues_as_na_with_the_sysctl(tmp_path) -> None:
-    out = tmp_path / "r.json"
-    proc = run_cli("run", "-t", "posix-mq,sysv-mq", "-p", "stream", "-s", "16K", "-q", "-o", str(out), "-f", "csv")
-    assert proc.returncode == 0, proc.stderr
-    cells = json.loads(out.read_text())["cells"]
-    assert len(cells) == 2
-    for cell in cells:
-        limit = get_transport(cell["transport"]).limit()
-        if limit >= 16 * 1024:
-            pytest.skip(f"{cell['transport']} carries 16 KiB on this kernel")
-        assert cell["status"] == "n/a"
-        assert "sysctl" in cell["reason"] and str(limit) in cell["reason"]
-
-
-def test_unix_dgram_limit_is_what_the_kernel_accepts() -> None:
-    limit = get_transport("unix-dgram").limit()
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    with a, b:
-        assert a.send(bytes(limit), socket.MSG_DONTWAIT) == limit
-        assert len(b.recv(limit + 1)) == limit
-        with pytest.raises(OSError):
-            a.send(bytes(limit + 1), socket.MSG_DONTWAIT)
-    assert "net.core.wmem_default" in get_transport("unix-dgram").not_applicable("stream", limit + 1)
-
-
-def test_signal_carries_only_empty_messages() -> None:
-    cls = get_transport("signal")
-    assert cls.not_applicable("pingpong", 0) is None
-    assert cls.not_applicable("stream", 0) is None
-    assert "no payload" in cls.not_applicable("pingpong", 1)
-    assert cls.limit() == 0
-
-
-def test_fifo_fan_in_above_pipe_buf_is_na() -> None:
-    cls = get_transport("fifo")
-    assert cls.not_applicable("stream", 1 << 20) is None  # one writer: any size
-    assert cls.not_applicable("fanin", 4096) is None
-    assert "PIPE_BUF" in cls.not_applicable("fanin", 4097)
+def _setup(name: str, workdir: str, shape: TrafficShape = DUPLEX, size: int = 64, clients: int = 1) -> Transport:
+    return get_transport(name)(workdir, CellSpec(shape=shape, size=size, clients=clients))
 
 
 # -- ipclab list ---------------------------------------------------------------------------------------
+@pytest.mark.process
 def test_list_shows_every_mechanism_available() -> None:
     proc = run_cli("list", "--json", check=True)
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
@@ -145,7 +88,8 @@ def test_list_shows_every_mechanism_available() -> None:
     for name in MINE:
         cls = get_transport(name)
         assert rows[name]["available"], f"{name}: {rows[name]['unavailable_reason']}"
-        for key in ("reliable", "ordered", "boundaries", "empty_ok", "max_message", "multi_writer"):
+        for key in ("reliable", "ordered", "boundaries", "empty_ok", "max_message", "multi_writer", "dials",
+                    "shared_kernel"):
             assert rows[name][key] == cls.properties()[key], (name, key)
     available = [n for n, r in rows.items() if r["available"]]
     assert available == [n for n in TRANSPORTS if get_transport(n).unavailable_reason() is None]
@@ -157,7 +101,7 @@ def test_list_shows_every_mechanism_available() -> None:
 
 # -- modes and teardown ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,kind", [("fifo", stat.S_ISFIFO), ("unix-dgram", stat.S_ISSOCK),
-                                       ("zmq-ipc", stat.S_ISSOCK)])
+                                       ("unix-seqpacket", stat.S_ISSOCK), ("zmq-ipc", stat.S_ISSOCK)])
 def test_files_are_0600_and_removed(name: str, kind, workdir: str) -> None:
     t = _setup(name, workdir)
     try:
@@ -208,11 +152,12 @@ def test_sysv_mq_is_0600_tracked_and_removed(workdir: str) -> None:
     assert key not in _sysv_perms()
 
 
+@pytest.mark.process
 def test_normal_run_leaves_no_queue(monkeypatch) -> None:
     tracked: list[tuple[str, object]] = []
-    real_track = Transport.track
-    monkeypatch.setattr(Transport, "track", lambda self, kind, ident: (tracked.append((kind, ident)),
-                                                                        real_track(self, kind, ident)))
+    real_record = Ledger.record
+    monkeypatch.setattr(Ledger, "record", lambda self, kind, ident: (tracked.append((kind, ident)),
+                                                                      real_record(self, kind, ident)))
     config = RunConfig(transports=("posix-mq", "sysv-mq"), patterns=("pingpong", "stream"), sizes=(0, 100),
                        count=30, warmup=2, timeout=30)
     result = Runner(config).run()
@@ -232,7 +177,9 @@ def _wait_for(predicate, what: str, timeout: float = 20.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.parametrize("name", ["fifo", "unix-dgram", "posix-mq", "sysv-mq", "zmq-ipc", "mp-queue"])
+@pytest.mark.process
+@pytest.mark.parametrize("name", ["fifo", "unix-dgram", "unix-seqpacket", "posix-mq", "sysv-mq", "zmq-ipc",
+                                  "mp-queue"])
 def test_sigkill_of_a_worker_mid_run_leaves_nothing(name: str, tmp_path) -> None:
     """A SIGKILLed worker fails the cell; its queue / FIFOs / socket files and the run's directory are gone."""
     env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -270,59 +217,11 @@ def test_sigkill_of_a_worker_mid_run_leaves_nothing(name: str, tmp_path) -> None
 
 
 # -- behaviour of each mechanism, in one process --------------------------------------------------------
-def _connect(t: Transport, address: dict, role: str, index: int = 0):
-    """Open an endpoint in this process the way a worker does: on its own copies of the passed fds (a worker
-    inherits copies; the parent's originals are closed by close_parent_fds)."""
-    passed = set(t.fds_for("server")) | {fd for i in range(t.spec.clients) for fd in t.fds_for("client", i)}
-    dups: dict[int, int] = {}
-
-    def copy(value):
-        if isinstance(value, dict):
-            return {k: v if k == "pids" else copy(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [copy(v) for v in value]
-        if isinstance(value, int) and not isinstance(value, bool) and value in passed:
-            return dups.setdefault(value, os.dup(value))
-        return value
-
-    return t.connect(copy(address), role, index)
-
-
-def _pair(name: str, workdir: str, pattern: str = "pingpong", size: int = 64):
+def _pair(name: str, workdir: str, shape: TrafficShape = DUPLEX, size: int = 64):
     """(transport, server channel, client channel), both ends opened in this process."""
-    t = _setup(name, workdir, pattern, size)
-    address = t.setup()
-    address["pids"] = {"server": os.getpid(), "client": os.getpid()}
-    box: dict[str, object] = {}
-    # Blocking opens (FIFOs) pair up only when both sides open: the client opens in a thread.
-    th = threading.Thread(target=lambda: box.update(client=_connect(t, address, "client")), daemon=True)
-    th.start()
-    server = _connect(t, address, "server")
-    th.join(10)
-    t.close_parent_fds()
-    assert "client" in box, f"{name}: client side never connected"
-    return t, server, box["client"]
-
-
-@pytest.mark.parametrize("name", ["fifo", "unix-dgram", "posix-mq", "sysv-mq", "zmq-ipc", "zmq-tcp", "mp-pipe",
-                                  "mp-queue"])
-def test_echo_in_one_process(name: str, workdir: str) -> None:
-    t, server, client = _pair(name, workdir, size=1000)
-    try:
-        msg = memoryview(bytearray(os.urandom(1000)))
-        buf = memoryview(bytearray(1000))
-        client.send(msg)
-        assert server.recv_into(buf) == 1000 and buf == msg
-        server.send(buf)
-        back = memoryview(bytearray(1000))
-        assert client.recv_into(back) == 1000 and back == msg
-        if get_transport(name).empty_ok:
-            client.send(memoryview(b""))
-            assert server.recv_into(memoryview(bytearray(0))) == 0
-    finally:
-        client.close()
-        server.close()
-        t.teardown()
+    t = _setup(name, workdir, shape, size)
+    _, server, (client,) = pair(t)
+    return t, server, client
 
 
 def test_fifo_opens_in_either_start_order(workdir: str) -> None:
@@ -331,10 +230,10 @@ def test_fifo_opens_in_either_start_order(workdir: str) -> None:
     address = t.setup()
     try:
         box: dict[str, object] = {}
-        th = threading.Thread(target=lambda: box.update(server=_connect(t, address, "server")), daemon=True)
+        th = threading.Thread(target=lambda: box.update(server=connect(t, address, "server")), daemon=True)
         th.start()
         time.sleep(0.05)  # let the server block in open() first this time
-        client = _connect(t, address, "client")
+        client = connect(t, address, "client")
         th.join(10)
         server = box["server"]
         client.send(memoryview(b"x"))
@@ -367,46 +266,11 @@ def test_unix_dgram_empty_message_waits_for_a_datagram(workdir: str) -> None:
         t.teardown()
 
 
-@pytest.mark.parametrize("name", ["unix-dgram", "posix-mq", "sysv-mq", "zmq-ipc", "fifo"])
-def test_multi_writer_fan_in(name: str, workdir: str) -> None:
-    cls = get_transport(name)
-    assert cls.multi_writer
-    t = _setup(name, workdir, pattern="fanin", size=16, clients=3)
-    address = t.setup()
-    box: dict[int, object] = {}
-
-    def open_client(i: int) -> None:
-        box[i] = _connect(t, address, "client", i)
-
-    threads = [threading.Thread(target=open_client, args=(i,), daemon=True) for i in range(3)]
-    for th in threads:
-        th.start()
-    server = _connect(t, address, "server")
-    for th in threads:
-        th.join(10)
-    t.close_parent_fds()
-    try:
-        assert sorted(box) == [0, 1, 2]
-        for i, ch in box.items():
-            ch.send(memoryview(bytes([i]) * 16))
-        got = set()
-        buf = bytearray(16)
-        for _ in range(3):
-            assert server.recv_into(memoryview(buf)) == 16
-            got.add(bytes(buf))
-        assert got == {bytes([i]) * 16 for i in range(3)}
-    finally:
-        for ch in box.values():
-            ch.close()
-        server.close()
-        t.teardown()
-
-
-def test_zmq_socket_types_per_pattern(workdir: str) -> None:
+def test_zmq_socket_types_per_shape(workdir: str) -> None:
     import zmq
 
-    for pattern, server_type, client_type in (("pingpong", zmq.PAIR, zmq.PAIR), ("stream", zmq.PULL, zmq.PUSH)):
-        t, server, client = _pair("zmq-tcp", workdir, pattern=pattern)
+    for shape, server_type, client_type in ((DUPLEX, zmq.PAIR, zmq.PAIR), (ONE_WAY, zmq.PULL, zmq.PUSH)):
+        t, server, client = _pair("zmq-tcp", workdir, shape=shape)
         try:
             assert (server.sock.type, client.sock.type) == (server_type, client_type)
             assert server.sock.getsockopt(zmq.LINGER) == 0
@@ -418,7 +282,7 @@ def test_zmq_socket_types_per_pattern(workdir: str) -> None:
 
 def test_zmq_close_does_not_hang_with_unsent_data(workdir: str) -> None:
     """A PUSH whose peer is gone still closes at once (linger 0), so a worker can always exit."""
-    t, server, client = _pair("zmq-ipc", workdir, pattern="stream", size=64)
+    t, server, client = _pair("zmq-ipc", workdir, shape=ONE_WAY, size=64)
     server.close()
     for _ in range(50):
         client.send(memoryview(bytes(64)))
@@ -433,9 +297,9 @@ def test_mp_queue_really_pickles_through_the_pipe(workdir: str) -> None:
     """mp-queue keeps the real Queue path: the bytes on the pipe are a pickle written by the feeder thread."""
     from multiprocessing.connection import Connection
 
-    t = _setup("mp-queue", workdir, pattern="stream")
+    t = _setup("mp-queue", workdir, shape=ONE_WAY)
     address = t.setup()
-    client = _connect(t, address, "client")
+    client = connect(t, address, "client")
     try:
         client.send(memoryview(b"payload"))
         spy = Connection(os.dup(address["c2s"][0]), writable=False)
@@ -450,6 +314,7 @@ def test_mp_queue_really_pickles_through_the_pipe(workdir: str) -> None:
         t.teardown()
 
 
+@pytest.mark.process
 def test_signal_stream_is_reliable_beyond_rlimit_sigpending(tmp_path) -> None:
     """With RLIMIT_SIGPENDING at 32, a 3000-signal stream still delivers every one (sigqueue EAGAIN -> retry);
     kill() would have dropped the excess silently and the counted consumer would never finish."""
@@ -470,10 +335,10 @@ def test_signal_stream_is_reliable_beyond_rlimit_sigpending(tmp_path) -> None:
 
 def test_signal_pingpong_blocks_signals_and_echoes() -> None:
     """Each worker blocks both signals in connect(): a pair in this process exchanges them with sigwait."""
-    t = get_transport("signal")(tempfile.gettempdir(), CellSpec("pingpong", 0))
+    cls = get_transport("signal")
+    t = cls(tempfile.gettempdir(), CellSpec(DUPLEX, 0))
     address = {**t.setup(), "pids": {"server": os.getpid(), "client": os.getpid()}}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, set())
-    try:
+    with rt_signals_blocked(cls):
         server = t.connect(address, "server")
         client = t.connect(address, "client")
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set())
@@ -489,5 +354,11 @@ def test_signal_pingpong_blocks_signals_and_echoes() -> None:
             server.recv_into(empty)
         with pytest.raises(ValueError):
             client.send(memoryview(b"x"))
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def test_signal_queues_when_more_than_one_message_is_in_flight() -> None:
+    """kill() only where at most one signal per direction is ever pending; sigqueue() (back-pressure on EAGAIN)
+    for a writer that may run ahead."""
+    cls = get_transport("signal")
+    for shape, queued in ((DUPLEX, False), (ONE_WAY, True), (TrafficShape(duplex=True, in_flight=8), True)):
+        assert cls(tempfile.gettempdir(), CellSpec(shape, 0)).setup()["queued"] is queued

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from ipclab.config import RunConfig
-from ipclab.runner import Runner
+from ipclab.declarations import TrafficShape
 from ipclab.transports import ring, shm
 from ipclab.transports.base import OBJECTS_FILE, CellSpec
 from ipclab.transports.mmapfile import MmapTransport
@@ -28,6 +28,8 @@ from ipclab.transports.segment import RingTransport
 from ipclab.transports.shm import ShmSpinTransport, ShmTransport
 
 RING_CLASSES = [ShmTransport, ShmSpinTransport, MmapTransport]
+DUPLEX = TrafficShape(duplex=True)
+ONE_WAY = TrafficShape(duplex=False, in_flight=None)
 
 
 def _shm_entries() -> set[str]:
@@ -46,11 +48,11 @@ def _dup_address(address: dict) -> dict:
 
 
 @contextmanager
-def ring_pair(cls: type[RingTransport], ring_bytes: int, pattern: str = "pingpong") -> Iterator[tuple]:
+def ring_pair(cls: type[RingTransport], ring_bytes: int, shape: TrafficShape = DUPLEX) -> Iterator[tuple]:
     """(client, server) channels of one segment in this process, on a ring of ``ring_bytes``."""
     small = type(f"Small{cls.__name__}", (cls,), {"ring_bytes": ring_bytes})
     workdir = tempfile.mkdtemp(prefix="ipclab-test-")
-    transport = small(workdir, CellSpec(pattern=pattern, size=0))
+    transport = small(workdir, CellSpec(shape=shape, size=0))
     try:
         address = transport.setup()
         client = small.connect(_dup_address(address), "client")
@@ -132,7 +134,7 @@ def test_pingpong_both_rings_in_process(cls: type[RingTransport]) -> None:
 @pytest.mark.parametrize("cls", RING_CLASSES)
 def test_empty_message_and_many_records_without_a_reader_thread(cls: type[RingTransport]) -> None:
     """Empty messages are 8-byte records; a ring of 4 KiB holds many small ones without blocking."""
-    assert cls.empty_ok and cls.not_applicable("stream", 0) is None
+    assert cls.empty_ok and cls.not_applicable(ONE_WAY, 0) is None
     with ring_pair(cls, 4096) as (client, server):
         buf = memoryview(bytearray(16))
         for i in range(1000):  # 1000 x 8 bytes laps the 4 KiB ring
@@ -212,9 +214,9 @@ def test_last_message_then_close_gives_the_message_then_eof(cls: type[RingTransp
 
 def test_rings_are_sized_to_the_messages(tmp_path) -> None:
     """A few messages per ring (fewer wake-ups per message), within [DEFAULT, max_ring_bytes]; a one-way
-    pattern gets a token back ring; an explicit ring_bytes wins."""
-    def caps(cls: type[RingTransport], pattern: str, size: int) -> list[int]:
-        transport = cls(str(tmp_path), CellSpec(pattern=pattern, size=size))
+    workload gets a token back ring; an explicit ring_bytes wins."""
+    def caps(cls: type[RingTransport], shape: TrafficShape, size: int) -> list[int]:
+        transport = cls(str(tmp_path), CellSpec(shape=shape, size=size))
         try:
             address = transport.setup()
             assert address["segment_bytes"] == os.fstat(address["fd"]).st_size
@@ -223,14 +225,14 @@ def test_rings_are_sized_to_the_messages(tmp_path) -> None:
             transport.teardown()
 
     mib = 1024 * 1024
-    assert caps(ShmTransport, "pingpong", 64) == [ring.DEFAULT_RING_BYTES] * 2
-    assert caps(ShmTransport, "pingpong", mib) == [4 * mib] * 2
-    assert caps(MmapTransport, "stream", mib) == [4 * mib, 4096]
-    assert caps(ShmSpinTransport, "stream", mib + 1) == [8 * mib, 4096]
+    assert caps(ShmTransport, DUPLEX, 64) == [ring.DEFAULT_RING_BYTES] * 2
+    assert caps(ShmTransport, DUPLEX, mib) == [4 * mib] * 2
+    assert caps(MmapTransport, ONE_WAY, mib) == [4 * mib, 4096]
+    assert caps(ShmSpinTransport, ONE_WAY, mib + 1) == [8 * mib, 4096]
     assert ring.ring_bytes_for(1 << 30) == ring.MAX_RING_BYTES
     fixed = type("Fixed", (ShmTransport,), {"ring_bytes": 128})
-    assert caps(fixed, "stream", mib) == [128, 128]
-    with ring_pair(ShmTransport, 4096, pattern="stream") as (client, server):  # ring 1 unused but usable
+    assert caps(fixed, ONE_WAY, mib) == [128, 128]
+    with ring_pair(ShmTransport, 4096, shape=ONE_WAY) as (client, server):  # ring 1 unused but usable
         server.send(memoryview(b"back"))
         assert client.recv_into(memoryview(bytearray(4))) == 4
 
@@ -260,7 +262,7 @@ def test_fast_and_slow_paths_agree_across_many_laps() -> None:
 
 @pytest.mark.parametrize("cls", RING_CLASSES)
 def test_segment_name_mode_tracking_and_idempotent_teardown(cls: type[RingTransport], tmp_path) -> None:
-    transport = cls(str(tmp_path), CellSpec(pattern="pingpong", size=64))
+    transport = cls(str(tmp_path), CellSpec(shape=DUPLEX, size=64))
     transport.setup()
     path = transport.path
     try:
@@ -281,7 +283,7 @@ def test_segment_name_mode_tracking_and_idempotent_teardown(cls: type[RingTransp
 def test_shm_name_is_gone_once_the_workers_hold_the_segment(tmp_path) -> None:
     """close_parent_fds() (called right after spawning) unlinks the name: a SIGKILLed runner leaves none, and
     the workers' inherited descriptors still reach the segment."""
-    transport = ShmTransport(str(tmp_path), CellSpec(pattern="stream", size=64))
+    transport = ShmTransport(str(tmp_path), CellSpec(shape=ONE_WAY, size=64))
     address = transport.setup()
     client_view, server_view = _dup_address(address), _dup_address(address)
     assert os.path.exists(transport.path)
@@ -310,10 +312,13 @@ def test_unavailable_reasons(monkeypatch) -> None:
 
 
 def _run(transports: tuple[str, ...], patterns: tuple[str, ...], sizes: tuple[int, ...], **kw) -> dict:
+    from ipclab.runner import Runner
+
     config = RunConfig(transports=transports, patterns=patterns, sizes=sizes, warmup=2, timeout=30, **kw)
     return Runner(config).run()
 
 
+@pytest.mark.process
 def test_messages_larger_than_the_ring_through_the_runner(monkeypatch) -> None:
     # Rings are sized to the messages; capping them at the smallest ring forces chunks again.
     monkeypatch.setattr(RingTransport, "max_ring_bytes", ring.DEFAULT_RING_BYTES)
@@ -327,6 +332,7 @@ def test_messages_larger_than_the_ring_through_the_runner(monkeypatch) -> None:
         assert m.get("round_trips", m.get("received")) == 6, where
 
 
+@pytest.mark.process
 def test_spin_cpu_cost_is_recorded() -> None:
     """The price of busy-polling is in the result: CPU-us per message, and each spinner on its own CPU."""
     result = _run(("shm-spin", "shm"), ("pingpong",), (64,), count=300)
@@ -355,6 +361,7 @@ def _kill_a_worker(killed: list, stop: threading.Event) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", ["shm", "shm-spin", "mmap"])
 def test_sigkilled_worker_fails_the_cell_and_leaves_nothing(name: str) -> None:
     before = _shm_entries()
@@ -374,6 +381,7 @@ def test_sigkilled_worker_fails_the_cell_and_leaves_nothing(name: str) -> None:
     assert _shm_entries() == before  # the no_leaks fixture also checks processes and private dirs
 
 
+@pytest.mark.process
 def test_cli_run_has_no_resource_tracker_warnings(cli, tmp_path) -> None:
     proc = cli("run", "-t", "shm,shm-spin,mmap", "-s", "0,64", "-n", "50", "-q", "-o", str(tmp_path / "r.json"))
     assert proc.returncode == 0, proc.stderr

@@ -2,6 +2,6 @@
 
 Modules: sweep (Runner), policy (counts, warm-up, placement), launch (Launcher seam, LocalProcess), inline
 (Inline launcher: workers as threads, for tests), supervise (control protocol, timeouts, deaths), worker (the
-worker loop), rundir (the private run directory), compat (adapters to interfaces changing in parallel).
+worker loop), rundir (the private run directory).
 Nothing is imported here: a worker process imports ipclab.engine.worker and only what it needs.
 """

@@ -17,7 +17,8 @@ from ..declarations import PatternSpec
 from ..errors import Interrupted, IpclabError, WorkerError
 from ..patterns.common import Context
 from ..resources import explain
-from . import compat
+from ..transports import get_transport, load_transport, ref_of
+from ..transports.base import CellSpec
 from .launch import Launcher, LocalProcess, WorkerSpec
 from .policy import auto_count, auto_warmup, choose_placement, warning, worker_keys
 from .rundir import RunDir
@@ -46,7 +47,7 @@ class Runner:
         self.result = results.new_result(config, metadata)
         self.launcher = launcher or LocalProcess()
         self.supervisor = Supervisor(self.launcher, timing)
-        self.resolve = transports or compat.get_transport
+        self.resolve = transports or get_transport
         self.rundir = RunDir()
         self._current: dict[str, Any] | None = None  # the cell being measured (see _keep_partial_cell)
 
@@ -125,7 +126,7 @@ class Runner:
         specs = [WorkerSpec(key, role, index, spec.labels.get(role, role), workdir=self.workdir or "")
                  for (role, index), key in zip(roles, keys)]
         writers = sum(role != "server" for role, _ in roles)
-        config = {"transport": cls.name, "transport_ref": compat.transport_ref(cls), "pattern": pattern,
+        config = {"transport": cls.name, "transport_ref": _worker_ref(cls), "pattern": pattern,
                   "size": size, "count": count, "duration": c.duration, "warmup": warmup, "seed": c.seed,
                   "verify": c.verify, "reliable": cls.reliable, "clients": options.get("clients", 1),
                   "options": options}
@@ -133,7 +134,7 @@ class Runner:
             self.progress("trial", label=label, trial=trial + 1, trials=c.trials)
             try:
                 assert self.workdir is not None
-                transport = cls(self.workdir, compat.cell_spec(spec, size, writers))
+                transport = cls(self.workdir, CellSpec(shape=spec.shape, size=size, clients=writers))
                 raw = self.supervisor.run_trial(transport, specs, config, placement,
                                                 c.timeout + (c.duration or 0.0))
             except Interrupted:  # SIGTERM ends the sweep, it is not a failure of this cell
@@ -164,13 +165,23 @@ class Runner:
         reason = cls.unavailable_reason()
         if reason:
             return f"unavailable: {reason}"
-        reason = compat.transport_not_applicable(cls, spec, size)
+        reason = cls.not_applicable(spec.shape, size)
         check = getattr(pat, "not_applicable", None)  # optional: the pattern's own limits (a header it needs...)
         if reason is None and check is not None:
             reason = check(cls, size, options)
         if reason is None and self.config.duration is not None and size == 0:
             reason = "a duration run needs an end marker, which an empty message cannot carry; use --count"
         return reason
+
+
+def _worker_ref(cls: type) -> str | None:
+    """"module:Class" the worker imports (that module only); None for a class made on the fly (a test's), which
+    the worker then asks the registry for by name."""
+    ref = ref_of(cls)
+    try:
+        return ref if load_transport(ref) is cls else None
+    except (ImportError, AttributeError, ValueError):
+        return None
 
 
 def _strip(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

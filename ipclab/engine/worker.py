@@ -57,12 +57,12 @@ def one_line(exc: BaseException) -> str:
 
 
 def _load_transport(cfg: dict[str, Any]) -> Any:
-    from . import compat
+    from ..transports import get_transport, load_transport
 
     ref = cfg.get("transport_ref")
     if ref:  # the class itself, by module: a worker imports its transport's module and nothing else
-        return compat.load_transport(ref)
-    return compat.get_transport(cfg["transport"])
+        return load_transport(ref)
+    return get_transport(cfg["transport"])
 
 
 def serve(ctrl: ControlChannel, *, pin: bool = True, watch_eof: bool = False) -> int:

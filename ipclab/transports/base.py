@@ -1,33 +1,44 @@
 """The two central interfaces: Transport (parent side, owns the OS objects) and Channel (child side).
 
-A Transport is instantiated in the runner for one trial. ``setup()`` creates the OS objects (listening
-socket, pipes, segment, queue) and returns a JSON-able address; the runner spawns the workers, passing the
-file descriptors ``fds_for(role)`` names, and calls ``teardown()`` in a ``finally``. Each worker calls
+A Transport is instantiated in the runner for one trial with a :class:`CellSpec`: the traffic shape it must carry
+(one-way or duplex, one or several writers, messages in flight, a connection per iteration), the message size
+and the number of clients. It never sees a workload's name. ``setup()`` creates the OS objects (listening
+socket, pipes, segment, queue), registering each in ``self.ledger`` (ledger.py) the moment it exists, and returns
+a JSON-able address; the runner spawns the workers, passing the file descriptors ``fds_for(role, index)`` names,
+calls ``close_parent_fds()`` once they hold their copies and ``teardown()`` in a ``finally``. Each worker calls
 ``Transport.connect(address, role, index)`` and gets a Channel.
 
-Roles: ``server`` is the passive side (echoes in pingpong, consumes in stream), ``client`` the active side.
-Every message of a run has exactly the payload size; ``recv_into`` returns one whole message.
+Capabilities are declared class attributes, read by the sweep (``not_applicable``), placement and ``ipclab list``.
+
+Roles: ``server`` is the passive side (answers, or consumes), ``client`` the active side (several of them when
+the shape has several writers). Every message of a run has exactly the payload size; ``recv_into`` returns one
+whole message.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..config import format_size
+from ..declarations import TrafficShape
+from .ledger import OBJECTS_FILE, RUN_FILE, HasFileno, Ledger
 
-OBJECTS_FILE = "objects.jsonl"  # in the run's private directory: one JSON line per OS object created
-RUN_FILE = "run.json"  # in the run's private directory: {"pid": runner pid, "started": ...}
+__all__ = ["OBJECTS_FILE", "RUN_FILE", "BoundChannel", "CellSpec", "Channel", "HotIO", "MessageTransport",
+           "Transport", "optional_import", "set_recv_timeout"]
+
+# (send, recv, finish_send, finish_recv) of a channel that offers raw I/O to the hot loops (channels.hot_io)
+HotIO = tuple[Callable[[Any], Any], Callable[[Any], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any]]
 
 
 @dataclass(frozen=True)
 class CellSpec:
-    """What a transport needs to know about the cell it is set up for."""
+    """What a transport needs to know about the cell it is set up for: a shape, never a workload's name."""
 
-    pattern: str
+    shape: TrafficShape
     size: int
     clients: int = 1
 
@@ -38,6 +49,10 @@ class Channel(ABC):
     Implementations may bind fast closures to ``self.send`` / ``self.recv_into`` in ``__init__`` (instance
     attributes shadow the methods): the hot loops call them once per message.
     """
+
+    # True: ``raw_io`` holds (send, recv, finish_send, finish_recv) for the hot loops; see channels.hot_io.
+    has_raw_io: ClassVar[bool] = False
+    raw_io: HotIO
 
     def set_timeout(self, seconds: float | None) -> None:  # noqa: B027 - optional for reliable transports
         """Make ``recv_into`` raise TimeoutError after ``seconds`` without a message (None: block)."""
@@ -61,26 +76,43 @@ class Channel(ABC):
         self.close()
 
 
-class Transport(ABC):
-    """A mechanism: declared properties, parent-side setup/teardown and the child-side ``connect``."""
+class BoundChannel(Channel):
+    """A Channel whose ``send`` / ``recv_into`` are closures bound per instance in ``__init__`` (instance
+    attributes shadow these methods, so a message costs no method lookup). An end that cannot send or receive
+    (one side of a one-way channel) leaves the method unbound, and it raises OSError."""
 
-    name: ClassVar[str]
+    def send(self, msg: memoryview) -> None:
+        raise OSError("this endpoint cannot send")
+
+    def recv_into(self, buf: memoryview) -> int:
+        raise OSError("this endpoint cannot receive")
+
+
+class Transport(ABC):
+    """A mechanism: declared capabilities, parent-side setup/teardown and the child-side ``connect``."""
+
+    name: ClassVar[str]  # the CLI name; a class that defines one is found by the registry (__init__.py)
     summary: ClassVar[str] = ""
+    order: ClassVar[int] = 1000  # position in listings and default runs (ties: by name)
+    hidden: ClassVar[bool] = False  # True: found by get_transport(name) only, never listed (in-process fakes)
     reliable: ClassVar[bool] = True  # False: loss/reorder are counted, not fatal
     ordered: ClassVar[bool] = True
     boundaries: ClassVar[bool] = False  # keeps message boundaries (datagrams, queues)
     empty_ok: ClassVar[bool] = False  # can carry an empty (0-byte) message
     max_message: ClassVar[int | None] = None
     spins: ClassVar[bool] = False  # busy-polls: never put two of its workers on one CPU
-    multi_writer: ClassVar[bool] = False  # several clients may write to one server (fan-in)
+    multi_writer: ClassVar[bool] = False  # several clients may write to one server at once
+    dials: ClassVar[bool] = False  # a client can open a new connection per iteration
+    shared_kernel: ClassVar[bool] = True  # both ends must share one kernel (False: works across hosts)
+    # True: connect() needs the peers' process ids (address["pids"]) and signals them by pid, so both ends
+    # cannot share one process that has other threads (a process-directed signal may reach any of them).
+    peer_pids: ClassVar[bool] = False
 
     def __init__(self, workdir: str, spec: CellSpec) -> None:
         self.workdir = workdir  # private 0700 directory of this run
         self.spec = spec
-        self._parent_fds: list[int] = []
-        self._fds: dict[str, tuple[int, ...]] = {}
-        self._paths: list[str] = []  # files in the private dir (sockets, FIFOs) that teardown removes
-        self._socks: list[Any] = []  # the parent's socket objects, closed once the workers hold their copies
+        self.ledger = Ledger(workdir)
+        self._passed: dict[tuple[str, int | None], tuple[HasFileno, ...]] = {}
 
     # -- declared properties -------------------------------------------------------------------------
     @classmethod
@@ -99,13 +131,19 @@ class Transport(ABC):
         return f"{format_size(size)} exceeds the {cls.name} message limit of {cls.limit()} bytes"
 
     @classmethod
-    def not_applicable(cls, pattern: str, size: int) -> str | None:
-        """None if the cell can run, else the reason shown in its n/a cell."""
+    def not_applicable(cls, shape: TrafficShape, size: int) -> str | None:
+        """None if a cell of this shape and size can run, else the reason shown in its n/a cell."""
         if size == 0 and not cls.empty_ok:
             return "a byte stream cannot carry an empty message"
         limit = cls.limit()
         if limit is not None and size > limit:
             return cls.limit_reason(size)
+        if shape.many_writers and not cls.multi_writer:
+            return (f"{cls.name} connects one writer to one reader; this workload needs several writers "
+                    "(a multi_writer transport)")
+        if shape.dials and not cls.dials:
+            return (f"{cls.name} has no connections to set up; only transports that dial "
+                    f"({_dialers()}) can open one per iteration")
         return None
 
     @classmethod
@@ -120,68 +158,64 @@ class Transport(ABC):
             "max_message": cls.limit(),
             "spins": cls.spins,
             "multi_writer": cls.multi_writer,
+            "dials": cls.dials,
+            "shared_kernel": cls.shared_kernel,
         }
 
     # -- parent side ---------------------------------------------------------------------------------
     @abstractmethod
     def setup(self) -> dict[str, Any]:
-        """Create the OS objects; return a JSON-able address for ``connect``."""
+        """Create the OS objects, each registered in ``self.ledger``; return a JSON-able address for ``connect``."""
 
-    def track(self, kind: str, ident: str | int) -> None:
-        """Record an OS object outside the private directory (shm segment, queue) before creating it.
-
-        ``ipclab clean`` reads these records to remove what a SIGKILLed runner left behind. kinds: "shm"
-        (name "/ipclab..."), "sem" (POSIX semaphore "/ipclab..."), "posix-mq" ("/ipclab..."), "sysv-mq" (int key),
-        "path" (absolute path whose file name contains "ipclab"). Other records are ignored by clean.
-        """
-        import json
-
-        fd = os.open(os.path.join(self.workdir, OBJECTS_FILE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with open(fd, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"kind": kind, "id": ident}) + "\n")
+    def pass_fds(self, role: str, *owners: HasFileno, index: int | None = None) -> None:
+        """The worker(s) of ``role`` inherit these (owned fds, sockets); ``index`` None: every index of the role."""
+        self._passed[(role, index)] = owners
 
     def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:
-        """File descriptors the worker of ``role`` must inherit (pipes, listening sockets)."""
-        return self._fds.get(role, ())
-
-    def own_socket(self, sock: Any) -> Any:
-        """Keep a socket object the workers inherit; close_parent_fds closes it. The object, not its fd number:
-        a bare number closed after a failed setup could by then name another file."""
-        self._socks.append(sock)
-        return sock
+        """File descriptor numbers the worker of ``role`` must inherit, taken from the owning objects."""
+        owners = self._passed.get((role, index), self._passed.get((role, None), ()))
+        return tuple(owner.fileno() for owner in owners)
 
     def close_parent_fds(self) -> None:
-        """Close the parent's copies once the workers hold theirs, so EOF reaches a survivor."""
-        socks, self._socks = self._socks, []
-        for sock in socks:
-            sock.close()
-        fds, self._parent_fds = self._parent_fds, []
-        for fd in fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def own_path(self, path: str) -> str:
-        """Record a file setup is about to create (socket, FIFO): teardown removes it, whatever was made."""
-        self._paths.append(path)
-        return path
+        """Close the parent's copies once the workers hold theirs (so EOF reaches a survivor)."""
+        self.ledger.handed_over()
 
     def teardown(self) -> None:
         """Remove everything setup created. Always called, possibly twice, possibly after a failed setup."""
-        self.close_parent_fds()
-        paths, self._paths = self._paths, []
-        for path in paths:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        self.ledger.undo()
 
     # -- child side ----------------------------------------------------------------------------------
     @classmethod
     @abstractmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
         """Open the worker's endpoint."""
+
+
+class MessageTransport(Transport):
+    """A mechanism of whole messages many may send to one (queues, datagrams, zmq): it keeps boundaries, carries
+    empty messages and takes several writers."""
+
+    boundaries = True
+    empty_ok = True
+    multi_writer = True
+
+
+def optional_import(module: str) -> Any:
+    """The module, or None when it is not installed: optional dependencies are imported only when asked."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def _dialers() -> str:
+    """The registered transports that dial, as "a, b and c" (read from the registry: never a fixed list)."""
+    from . import registered_classes
+
+    names = sorted(cls.name for cls in registered_classes() if cls.dials)
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def set_recv_timeout(sock: Any, seconds: float | None) -> None:

@@ -1,4 +1,4 @@
-"""Reusable channels: byte streams over file descriptors or stream sockets, and datagram sockets.
+"""Reusable channels: byte streams over file descriptors or SOCK_STREAM sockets, and datagram sockets.
 
 The hot path of each is one C call plus a length check; the loop that completes a partial read or write only
 runs when the kernel split a message (large messages on a pipe or a socket).
@@ -13,22 +13,21 @@ than a Python frame around the C call (a frame is ~0.1 us; four of them were ~7 
     n = send(msg)                       # bytes written (== sent when the kernel took all of it)
     if n != sent: finish_send(msg, n)   # writes the rest (raises BlockingIOError on EAGAIN)
 
-A channel offers this by setting ``raw_io`` to (send, recv, finish_send, finish_recv) with a ``send`` that
-returns the byte count; any other channel gets its own whole-message ``send``/``recv_into``, ``sent`` = None
-(what such a ``send`` returns) and completions that do nothing, so its figures are exactly what they were.
+A channel offers this by declaring ``has_raw_io = True`` and setting ``raw_io`` to (send, recv, finish_send,
+finish_recv) with a ``send`` that returns the byte count; any other channel gets its own whole-message
+``send``/``recv_into``, ``sent`` = None (what such a ``send`` returns) and completions that do nothing, so its
+figures are exactly what they were.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import socket
 from collections.abc import Callable
 from typing import Any
 
-from .base import Channel, set_recv_timeout
-
-HotIO = tuple[Callable[[Any], Any], Callable[[Any], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any]]
+from .base import BoundChannel, Channel, HotIO, set_recv_timeout
+from .ledger import OwnedFd
 
 
 def _whole(buf: memoryview, n: object) -> None:
@@ -37,9 +36,8 @@ def _whole(buf: memoryview, n: object) -> None:
 
 def hot_io(channel: Channel, size: int) -> tuple[Any, Any, Any, Any, int | None]:
     """(send, recv, finish_send, finish_recv, sent) for a hot loop; see the module docstring for the protocol."""
-    raw = getattr(channel, "raw_io", None)
-    if raw is not None:
-        return (*raw, size)
+    if channel.has_raw_io:
+        return (*channel.raw_io, size)
     return channel.send, channel.recv_into, _whole, _whole, None
 
 
@@ -72,25 +70,37 @@ def _write_all(write: Callable[[memoryview], int | None], msg: memoryview, done:
         done += n
 
 
-class FdStreamChannel(Channel):
-    """A byte stream over a read fd and/or a write fd (pipes, FIFOs)."""
+def _whole_reads(readinto: Callable[[memoryview], int | None]) -> Callable[[memoryview], int]:
+    """recv_into for a byte stream: one C call; the completion loop runs only after a short read."""
+
+    def recv_into(buf: memoryview) -> int:
+        n = readinto(buf)
+        if n == len(buf):
+            return n
+        return _fill(readinto, buf, n)
+
+    return recv_into
+
+
+def _stream_io(write: Callable[[memoryview], int | None], readinto: Callable[[memoryview], int | None]) -> HotIO:
+    """The raw I/O of a byte stream for hot_io: the C calls themselves and their two completions."""
+    return write, readinto, lambda msg, n: _write_all(write, msg, n), lambda buf, n: _fill(readinto, buf, n)
+
+
+class FdStreamChannel(BoundChannel):
+    """A byte stream over a read fd and/or a write fd (pipes, FIFOs); the channel owns both."""
+
+    has_raw_io = True
 
     def __init__(self, read_fd: int | None, write_fd: int | None) -> None:
         self._reader = io.FileIO(read_fd, "rb", closefd=True) if read_fd is not None else None
-        self._write_fd = write_fd
+        self._write_fd = OwnedFd(write_fd) if write_fd is not None else None
         # FileIO.write is one write(2) in a bound C method: the hot loops call it directly (see hot_io).
         self._writer = io.FileIO(write_fd, "wb", closefd=False) if write_fd is not None else None
         readinto = self._reader.readinto if self._reader is not None else self.recv_into
         write = self._writer.write if self._writer is not None else self.send
         if self._reader is not None:
-
-            def recv_into(buf: memoryview) -> int:
-                n = readinto(buf)
-                if n == len(buf):
-                    return n
-                return _fill(readinto, buf, n)
-
-            self.recv_into = recv_into  # type: ignore[method-assign]
+            self.recv_into = _whole_reads(readinto)  # type: ignore[method-assign,assignment]
         if self._writer is not None:
 
             def send(msg: memoryview) -> None:
@@ -99,54 +109,25 @@ class FdStreamChannel(Channel):
                     _write_all(write, msg, n)
 
             self.send = send  # type: ignore[method-assign]
-        self.raw_io: HotIO = (write, readinto, lambda msg, n: _write_all(write, msg, n),
-                              lambda buf, n: _fill(readinto, buf, n))
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance in __init__
-        raise OSError("this endpoint cannot write")
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance in __init__
-        raise OSError("this endpoint cannot read")
+        self.raw_io = _stream_io(write, readinto)
 
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
         if self._writer is not None:
-            self._writer.close()  # closefd=False: only marks it closed; the fd is closed just below
+            self._writer.close()  # closefd=False: only marks it closed; the owner closes the fd just below
             self._writer = None
         if self._write_fd is not None:
-            try:
-                os.close(self._write_fd)
-            except OSError:
-                pass
+            self._write_fd.close()
             self._write_fd = None
 
 
-class StreamSocketChannel(Channel):
-    """A connected SOCK_STREAM socket (unix, tcp): fixed-size messages need no framing."""
+class SocketChannel(BoundChannel):
+    """A channel over one connected socket, which it owns; subclasses bind ``send``/``recv_into`` to it."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.send = sock.sendall  # type: ignore[method-assign]
-        readinto = sock.recv_into
-
-        def recv_into(buf: memoryview) -> int:
-            n = readinto(buf)
-            if n == len(buf):
-                return n
-            return _fill(readinto, buf, n)
-
-        self.recv_into = recv_into  # type: ignore[method-assign]
-        send = sock.send  # returns the count; blocking stream sockets take everything unless a signal interrupts
-        self.raw_io: HotIO = (send, readinto, lambda msg, n: _write_all(send, msg, n),
-                              lambda buf, n: _fill(readinto, buf, n))
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        self.sock.sendall(msg)
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise NotImplementedError
 
     def set_timeout(self, seconds: float | None) -> None:
         set_recv_timeout(self.sock, seconds)
@@ -155,7 +136,35 @@ class StreamSocketChannel(Channel):
         self.sock.close()
 
 
-class DatagramSocketChannel(Channel):
+class StreamSocketChannel(SocketChannel):
+    """A connected SOCK_STREAM socket (unix, tcp): fixed-size messages need no framing."""
+
+    has_raw_io = True
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.send = sock.sendall  # type: ignore[method-assign,assignment]
+        self.recv_into = _whole_reads(sock.recv_into)  # type: ignore[method-assign,assignment]
+        # sock.send returns the count; blocking SOCK_STREAM sockets take everything unless a signal interrupts
+        self.raw_io = _stream_io(sock.send, sock.recv_into)
+
+
+def _empty_receiver(readinto: Callable[..., int]) -> Callable[[], int]:
+    """Receive an empty message on a socket that keeps boundaries (see DatagramSocketChannel): a 1-byte scratch
+    buffer with MSG_TRUNC waits for a message and returns its real length, which must be 0."""
+    scratch = bytearray(1)
+    trunc = socket.MSG_TRUNC
+
+    def recv_empty() -> int:
+        n = readinto(scratch, 1, trunc)
+        if n:
+            raise ValueError(f"a {n}-byte datagram arrived where an empty message was due")
+        return 0
+
+    return recv_empty
+
+
+class DatagramSocketChannel(SocketChannel):
     """A connected SOCK_DGRAM socket (udp, unix-dgram): one datagram per message, boundaries kept.
 
     A receive timeout (SO_RCVTIMEO) surfaces as TimeoutError; the lossy patterns use it so that a lost
@@ -166,35 +175,21 @@ class DatagramSocketChannel(Channel):
     waits for a datagram and returns its real length: a non-empty datagram where an empty one was due is an error.
     """
 
+    has_raw_io = True
+
     def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.send = sock.send  # type: ignore[method-assign]
+        super().__init__(sock)
+        self.send = sock.send  # type: ignore[method-assign,assignment]
         readinto = sock.recv_into
-        scratch = bytearray(1)
-        trunc = socket.MSG_TRUNC
+        recv_empty = _empty_receiver(readinto)
 
         def recv_into(buf: memoryview) -> int:
             try:
                 if len(buf):
                     return readinto(buf)
-                n = readinto(scratch, 1, trunc)
+                return recv_empty()
             except BlockingIOError:  # SO_RCVTIMEO expired (set_timeout)
                 raise TimeoutError("no datagram before the receive timeout") from None
-            if n:
-                raise ValueError(f"a {n}-byte datagram arrived where an empty message was due")
-            return 0
 
         self.recv_into = recv_into  # type: ignore[method-assign]
-        self.raw_io: HotIO = (sock.send, recv_into, _whole, _whole)  # send returns the datagram's size
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        self.sock.send(msg)
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise NotImplementedError
-
-    def set_timeout(self, seconds: float | None) -> None:
-        set_recv_timeout(self.sock, seconds)
-
-    def close(self) -> None:
-        self.sock.close()
+        self.raw_io = (sock.send, recv_into, _whole, _whole)  # send returns the datagram's size

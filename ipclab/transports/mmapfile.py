@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import os
 
-from .segment import RingTransport, create_file, random_name, unlink_quietly
+from .ledger import OwnedFd
+from .segment import RingTransport, create_file, random_name
 
 
 class MmapTransport(RingTransport):
     name = "mmap"
     summary = "a regular file in the private dir, mmap'ed by both workers; ring + eventfd wake-ups"
+    order = 70
 
-    def _create_segment(self, size: int) -> int:
-        self.path = os.path.join(self.workdir, random_name(".ring"))
-        return create_file(self.path, size)
-
-    def _remove_segment(self) -> None:
-        unlink_quietly(getattr(self, "path", None))
-        self.path = None
+    def _create_segment(self, size: int) -> OwnedFd:
+        self.path = self.ledger.path(os.path.join(self.workdir, random_name(".ring")))
+        return self.ledger.fd(create_file(self.path, size))

@@ -22,7 +22,7 @@ pickles (``_ForkingPickler.dumps``) and ``send_bytes`` it under the write lock, 
   SEM_VALUE_MAX and the reader's counts up from 0, so neither ever blocks either.
 Unpickling happens only on this private pipe between our own two workers (never on a socket, never on data from
 outside). ``send`` must hand the Queue an immutable copy (``bytes(msg)``): the feeder pickles it later, while the
-pattern already rewrites its buffer for the next message.
+workload's loop already rewrites its buffer for the next message.
 """
 
 from __future__ import annotations
@@ -30,31 +30,31 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .base import Channel, Transport
-
-ONE_WAY_PATTERNS = ("stream", "fanin")
+from .base import BoundChannel, Channel, Transport
 
 
-class MpPipeTransport(Transport):
-    name = "mp-pipe"
-    summary = "multiprocessing.Pipe (socketpair), Connection.send_bytes / recv_bytes_into"
+class _Multiprocessing(Transport):
+    """multiprocessing frames every message (a length header): boundaries are kept, empty messages carried."""
+
     boundaries = True
     empty_ok = True
+
+
+class MpPipeTransport(_Multiprocessing):
+    name = "mp-pipe"
+    summary = "multiprocessing.Pipe (socketpair), Connection.send_bytes / recv_bytes_into"
+    order = 140
 
     def setup(self) -> dict[str, Any]:
         from multiprocessing import Pipe
 
-        server_end, client_end = Pipe(duplex=True)
-        fds = self._parent_fds  # each copy is ours (closed by close_parent_fds) as soon as it exists
-        try:
-            # Keep our own copies of the fds; the Connections close theirs now (no double close later).
-            fds.append(os.dup(server_end.fileno()))
-            fds.append(os.dup(client_end.fileno()))
-        finally:
-            server_end.close()
-            client_end.close()
-        self._fds = {"server": (fds[0],), "client": (fds[1],)}
-        return {"server": fds[0], "client": fds[1]}
+        address: dict[str, Any] = {}
+        for role, end in zip(("server", "client"), Pipe(duplex=True)):
+            with end:  # the ledger owns a copy of the fd; the Connection closes its own now
+                owned = self.ledger.fd(os.dup(end.fileno()))
+            self.pass_fds(role, owned)
+            address[role] = owned.fileno()
+        return address
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
@@ -63,17 +63,11 @@ class MpPipeTransport(Transport):
         return MpPipeChannel(Connection(address[role]))
 
 
-class MpPipeChannel(Channel):
+class MpPipeChannel(BoundChannel):
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.send = conn.send_bytes  # type: ignore[method-assign]
         self.recv_into = conn.recv_bytes_into  # type: ignore[method-assign]  # EOFError when the peer closed
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        raise NotImplementedError
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise NotImplementedError
 
     def set_timeout(self, seconds: float | None) -> None:
         conn, recv = self.conn, self.conn.recv_bytes_into
@@ -92,25 +86,21 @@ class MpPipeChannel(Channel):
         self.conn.close()
 
 
-class MpQueueTransport(Transport):
+class MpQueueTransport(_Multiprocessing):
     name = "mp-queue"
     summary = "multiprocessing.Queue (pickling, feeder thread, pipe) rebuilt on inherited pipes"
-    boundaries = True
-    empty_ok = True
+    order = 150
 
     def setup(self) -> dict[str, Any]:
-        directions = ["c2s"] if self.spec.pattern in ONE_WAY_PATTERNS else ["c2s", "s2c"]
         address: dict[str, Any] = {"creator_pid": os.getpid()}
-        for direction in directions:
-            r, w = os.pipe()
-            self._parent_fds += [r, w]
-            address[direction] = [r, w]
-        every = tuple(fd for d in directions for fd in address[d])
-        self._fds = {"server": every, "client": every}  # both ends to both, as for a real Queue
+        every: list[Any] = []
+        for direction in ("c2s", "s2c") if self.spec.shape.duplex else ("c2s",):
+            ends = self.ledger.pipe()
+            every += ends
+            address[direction] = [end.fileno() for end in ends]
+        self.pass_fds("server", *every)  # both ends to both sides, as for a real Queue
+        self.pass_fds("client", *every)
         return address
-
-    def fds_for(self, role: str, index: int = 0) -> tuple[int, ...]:
-        return self._fds["server"]
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
@@ -126,7 +116,7 @@ def _queue(fds: list[int], creator_pid: int, writer: bool) -> Any:
     import multiprocessing
     from multiprocessing.connection import Connection
     from multiprocessing.queues import Queue
-    from multiprocessing.synchronize import SEM_VALUE_MAX
+    from multiprocessing.synchronize import SEM_VALUE_MAX  # type: ignore[attr-defined]
 
     # The fork context's SemLocks are unlinked at creation: nothing named survives, no resource tracker starts.
     ctx = multiprocessing.get_context("fork")
@@ -134,12 +124,14 @@ def _queue(fds: list[int], creator_pid: int, writer: bool) -> Any:
     writer_conn = Connection(fds[1], readable=False)
     sem = ctx.Semaphore(SEM_VALUE_MAX if writer else 0)
     queue = Queue.__new__(Queue)
-    queue.__setstate__((False, SEM_VALUE_MAX, reader, writer_conn, ctx.Lock(), ctx.Lock(), sem, creator_pid))
-    queue._ipclab_conns = (reader, writer_conn)  # closed by MpQueueChannel.close if no feeder thread does it
+    state = (False, SEM_VALUE_MAX, reader, writer_conn, ctx.Lock(), ctx.Lock(), sem, creator_pid)
+    queue.__setstate__(state)  # type: ignore[arg-type]
+    # closed by MpQueueChannel.close if no feeder thread does it
+    queue._ipclab_conns = (reader, writer_conn)  # type: ignore[attr-defined]
     return queue
 
 
-class MpQueueChannel(Channel):
+class MpQueueChannel(BoundChannel):
     def __init__(self, incoming: Any, outgoing: Any) -> None:
         self.incoming, self.outgoing = incoming, outgoing
         if outgoing is not None:
@@ -159,12 +151,6 @@ class MpQueueChannel(Channel):
                 return n
 
             self.recv_into = recv_into  # type: ignore[method-assign]
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        raise OSError("this endpoint cannot send")
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise OSError("this endpoint cannot receive")
 
     def set_timeout(self, seconds: float | None) -> None:
         if self.incoming is None:

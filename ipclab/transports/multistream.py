@@ -1,14 +1,17 @@
-"""Stream-socket endpoints beyond one connection, shared by tcp and unix.
+"""Connected-socket endpoints beyond one connection, shared by the connection transports (unix, tcp,
+unix-seqpacket).
 
-- ``MultiStreamChannel``: the server side of N connected clients (the fan-in pattern). ``recv_into`` returns one
+- ``MultiStreamChannel``: the server side of N connected clients (several writers). ``recv_into`` returns one
   whole message from whichever connection has data, round-robin over the ones the last readiness poll reported,
-  so no producer can starve the others while the consumer keeps up.
-- ``ListenerChannel`` / ``DialChannel``: the connect pattern, which measures setting connections up. The server
-  keeps the listening socket itself (``accept()``), the client gets a ``dial()`` that opens a fresh connection.
+  so no writer can starve the others while the reader keeps up.
+- ``ListenerChannel`` / ``DialChannel``: for a connection per iteration, which measures setting connections up.
+  The server keeps the listening socket itself (``accept()``), the client gets a ``dial()`` that opens a fresh
+  connection.
 
-Sockets stay blocking: a message whose first bytes arrived is completed with a blocking read from the same
-connection (its producer wrote the whole message with one sendall), which keeps the hot path one poll per batch
-plus one recv_into per message.
+Sockets stay blocking: on a byte stream, a message whose first bytes arrived is completed with a blocking read
+from the same connection (its writer wrote the whole message with one sendall), which keeps the hot path one poll
+per batch plus one recv_into per message. A socket that keeps boundaries (SOCK_SEQPACKET) delivers whole messages
+and needs no completion (``whole_messages``).
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ import selectors
 import socket
 from collections.abc import Callable, Sequence
 
-from .base import Channel
+from .base import BoundChannel, Channel
 from .channels import _fill
 
 
-class MultiStreamChannel(Channel):
-    """Receive-only endpoint over several connected stream sockets (one per producer)."""
+class MultiStreamChannel(BoundChannel):
+    """Receive-only endpoint over several connected sockets (one per writer)."""
 
-    def __init__(self, socks: Sequence[socket.socket]) -> None:
+    def __init__(self, socks: Sequence[socket.socket], whole_messages: bool = False) -> None:
         self.socks = list(socks)
         self._selector = selectors.DefaultSelector()
         for sock in self.socks:
@@ -38,7 +41,7 @@ class MultiStreamChannel(Channel):
             while True:
                 if not ready:
                     if not self._open:
-                        raise EOFError("every producer closed its connection")
+                        raise EOFError("every writer closed its connection")
                     events = select(self._timeout)
                     if not events:
                         raise TimeoutError("no message before the receive timeout")
@@ -47,19 +50,16 @@ class MultiStreamChannel(Channel):
                 n = sock.recv_into(buf)
                 if n == len(buf):
                     return n
-                if n == 0 and len(buf):  # this producer has gone; the others may still be sending
+                if n == 0 and len(buf):  # this writer has gone; the others may still be sending
                     self._selector.unregister(sock)
                     self._open -= 1
                     continue
-                return _fill(sock.recv_into, buf, n)
+                return n if whole_messages else _fill(sock.recv_into, buf, n)
 
         self.recv_into = recv_into  # type: ignore[method-assign]
 
     def send(self, msg: memoryview) -> None:
-        raise OSError("a fan-in server endpoint only receives")
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise NotImplementedError
+        raise OSError("the endpoint of several writers only receives")
 
     def set_timeout(self, seconds: float | None) -> None:
         self._timeout = seconds
@@ -71,7 +71,7 @@ class MultiStreamChannel(Channel):
 
 
 class ListenerChannel(Channel):
-    """The server of the connect pattern: the listening socket; ``accept()`` returns a connected socket."""
+    """The server of a connection per iteration: the listening socket; ``accept()`` returns a connected socket."""
 
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
@@ -91,11 +91,11 @@ class ListenerChannel(Channel):
 
 
 class DialChannel(Channel):
-    """The client of the connect pattern: ``dial()`` opens one new connection to the server per call."""
+    """The client of a connection per iteration: ``dial()`` opens one new connection to the server per call."""
 
-    def __init__(self, family: int, address: str | tuple[str, int]) -> None:
+    def __init__(self, family: int, address: str | tuple[str, int], kind: int = socket.SOCK_STREAM) -> None:
         def dial() -> socket.socket:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = socket.socket(family, kind)
             try:
                 sock.connect(address)  # a numeric address: no name lookup inside the timed loop
             except BaseException:

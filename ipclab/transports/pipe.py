@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from .base import Channel, Transport
@@ -12,14 +11,14 @@ from .channels import FdStreamChannel
 class PipeTransport(Transport):
     name = "pipe"
     summary = "anonymous pipes (os.pipe), one per direction"
+    order = 10
 
     def setup(self) -> dict[str, Any]:
-        c2s_r, c2s_w = os.pipe()
-        self._parent_fds += [c2s_r, c2s_w]
-        s2c_r, s2c_w = os.pipe()
-        self._parent_fds += [s2c_r, s2c_w]
-        self._fds = {"server": (c2s_r, s2c_w), "client": (c2s_w, s2c_r)}
-        return {"server": [c2s_r, s2c_w], "client": [s2c_r, c2s_w]}
+        c2s_r, c2s_w = self.ledger.pipe()
+        s2c_r, s2c_w = self.ledger.pipe()
+        self.pass_fds("server", c2s_r, s2c_w)
+        self.pass_fds("client", c2s_w, s2c_r)
+        return {"server": [c2s_r.fileno(), s2c_w.fileno()], "client": [s2c_r.fileno(), c2s_w.fileno()]}
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:

@@ -1,14 +1,14 @@
 """posix-mq: POSIX message queues (mq_open/mq_send/mq_receive through posix_ipc), mode 0600.
 
-Names are random: "/ipclab-<hex>.c2s" (client -> server) and, for pingpong and other two-way patterns,
-"/ipclab-<hex>.s2c". The parent creates them in setup() (each recorded with ``track`` first, so ``ipclab clean``
-can remove what a SIGKILLed runner leaves) and unlinks them in teardown(); the workers open them by name. A queue
-keeps message boundaries and carries empty messages. Several writers may send into one queue (fan-in).
+Names are random: "/ipclab-<hex>.c2s" (client -> server) and, for a duplex workload, "/ipclab-<hex>.s2c". The
+parent creates them in setup() (each recorded in the ledger first, so ``ipclab clean`` can remove what a SIGKILLed
+runner leaves) and the ledger unlinks them in teardown(); the workers open them by name. A queue keeps message
+boundaries and carries empty messages. Several writers may send into one queue.
 
 Limits are this kernel's, read from /proc: a message holds at most fs.mqueue.msgsize_max bytes and a queue at most
 fs.mqueue.msg_max messages (the depth used here). Larger sizes are n/a with the sysctl that raises them, never
 clamped. The user's RLIMIT_MSGQUEUE (bytes of all queues together) is checked too, for the two queues of a
-ping-pong.
+duplex workload.
 
 Allocation: posix_ipc has no receive-into-buffer call; ``receive()`` returns a new bytes object (and a tuple
 with the priority) per message, which recv_into copies into the caller's buffer. A ctypes mq_receive into a
@@ -20,30 +20,23 @@ from __future__ import annotations
 import os
 import resource
 import secrets
+from functools import partial
 from typing import Any
 
 from ..config import format_size
-from .base import Channel, Transport
+from .base import BoundChannel, Channel, MessageTransport, optional_import
+from .limits import read_int, sysctl_reason
 
 MQ_DIR = "/proc/sys/fs/mqueue"
-ONE_WAY_PATTERNS = ("stream", "fanin")  # client -> server only: one queue
 MSG_OVERHEAD = 128  # bytes of kernel bookkeeping per message charged to RLIMIT_MSGQUEUE (msg_msg + tree node)
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def kernel_limits() -> dict[str, int | None]:
     """msgsize_max, msg_max (from /proc/sys/fs/mqueue) and RLIMIT_MSGQUEUE (None: unknown / unlimited)."""
     rlim = resource.getrlimit(resource.RLIMIT_MSGQUEUE)[0] if hasattr(resource, "RLIMIT_MSGQUEUE") else -1
     return {
-        "msgsize_max": _read_int(os.path.join(MQ_DIR, "msgsize_max")),
-        "msg_max": _read_int(os.path.join(MQ_DIR, "msg_max")),
+        "msgsize_max": read_int(os.path.join(MQ_DIR, "msgsize_max")),
+        "msg_max": read_int(os.path.join(MQ_DIR, "msg_max")),
         "rlimit_msgqueue": None if rlim == resource.RLIM_INFINITY or rlim < 0 else rlim,
     }
 
@@ -60,18 +53,15 @@ def _rlimit_size() -> int | None:
     return max(0, rlim // (2 * _depth()) - MSG_OVERHEAD)
 
 
-class PosixMqTransport(Transport):
+class PosixMqTransport(MessageTransport):
     name = "posix-mq"
     summary = "POSIX message queues (posix_ipc), one per direction, depth fs.mqueue.msg_max"
-    boundaries = True
-    empty_ok = True
-    multi_writer = True
+    order = 100
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import posix_ipc
-        except ImportError:
+        posix_ipc = optional_import("posix_ipc")
+        if posix_ipc is None:
             return "posix_ipc not installed"
         if not posix_ipc.MESSAGE_QUEUES_SUPPORTED:
             return "POSIX message queues are not supported by this system"
@@ -91,45 +81,23 @@ class PosixMqTransport(Transport):
         if rl is not None and (msgsize is None or rl < msgsize):
             return (f"{format_size(size)} exceeds {rl} bytes: two queues of {_depth()} messages must fit in "
                     f"RLIMIT_MSGQUEUE ({lim['rlimit_msgqueue']} B); raise it with ulimit -q")
-        return (f"{format_size(size)} exceeds the POSIX mq message limit of {msgsize} bytes "
-                f"(fs.mqueue.msgsize_max; raise it with sysctl -w fs.mqueue.msgsize_max=N)")
+        return sysctl_reason(size, "POSIX mq message limit", msgsize, "fs.mqueue.msgsize_max")
 
     def setup(self) -> dict[str, Any]:
-        import posix_ipc
-
         tag = secrets.token_hex(6)
         depth = _depth()
         # mq_open refuses a zero message size; an empty message still fits in a 1-byte queue.
         msgsize = max(1, self.spec.size)
-        names = ["c2s"] if self.spec.pattern in ONE_WAY_PATTERNS else ["c2s", "s2c"]
-        self.names: list[str] = []
         address: dict[str, Any] = {}
-        for direction in names:
-            name = f"/ipclab-{tag}.{direction}"
-            self.track("posix-mq", name)
-            self.names.append(name)
-            queue = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, mode=0o600, max_messages=depth,
-                                           max_message_size=msgsize)
-            queue.close()  # the name keeps the queue alive until teardown unlinks it
-            address[direction] = name
+        for direction in ("c2s", "s2c") if self.spec.shape.duplex else ("c2s",):
+            name = address[direction] = f"/ipclab-{tag}.{direction}"
+            create = partial(_create_queue, name, depth, msgsize)
+            self.ledger.os_object("posix-mq", name, create, partial(_unlink_queue, name))
         return address
-
-    def teardown(self) -> None:
-        super().teardown()
-        names = getattr(self, "names", ())
-        if not names:
-            return
-        import posix_ipc
-
-        for name in names:
-            try:
-                posix_ipc.unlink_message_queue(name)
-            except posix_ipc.ExistentialError:
-                pass
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        import posix_ipc
+        import posix_ipc  # type: ignore[import-not-found,unused-ignore]
 
         c2s = posix_ipc.MessageQueue(address["c2s"])
         s2c = posix_ipc.MessageQueue(address["s2c"]) if "s2c" in address else None
@@ -138,8 +106,25 @@ class PosixMqTransport(Transport):
         return PosixMqChannel(inbox=s2c, outbox=c2s)
 
 
-class PosixMqChannel(Channel):
-    """Receive from one queue, send to the other (either may be absent on a one-way pattern)."""
+def _create_queue(name: str, depth: int, msgsize: int) -> str:
+    import posix_ipc
+
+    queue = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, mode=0o600, max_messages=depth, max_message_size=msgsize)
+    queue.close()  # the name keeps the queue alive until the ledger unlinks it
+    return name
+
+
+def _unlink_queue(name: str, created: object = None) -> None:
+    import posix_ipc
+
+    try:
+        posix_ipc.unlink_message_queue(name)
+    except posix_ipc.ExistentialError:
+        pass
+
+
+class PosixMqChannel(BoundChannel):
+    """Receive from one queue, send to the other (either may be absent in a one-way workload)."""
 
     def __init__(self, inbox: Any, outbox: Any) -> None:
         self.inbox, self.outbox = inbox, outbox
@@ -155,12 +140,6 @@ class PosixMqChannel(Channel):
                 return n
 
             self.recv_into = recv_into  # type: ignore[method-assign]
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        raise OSError("this endpoint cannot send")
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise OSError("this endpoint cannot receive")
 
     def set_timeout(self, seconds: float | None) -> None:
         """mq_timedreceive: TimeoutError after ``seconds`` without a message (None: block again)."""

@@ -12,7 +12,7 @@ Layout of one ring (the segment holds two: ring 0 carries client -> server, ring
 
 A message is a record: u64 length, payload, padding to a multiple of 8, so a record never splits its length
 word across the end of the ring and an empty message is a plain 8-byte record (``empty_ok``). A record that
-fits in the ring is published whole with one head store; a larger one streams through in chunks of at least a
+fits in the ring is published whole with one head store; a larger one passes through in chunks of at least a
 quarter ring, the consumer releasing each chunk as it copies it out.
 
 Hot path. ``send``/``recv_into`` are closures over bound locals; a message that fits without wrapping costs
@@ -79,8 +79,8 @@ TAIL, DATA_WAIT, CONS_CLOSED = 8, 9, 10  # written by the consumer (DATA_WAIT al
 HEADER_BYTES = 128
 RECORD_ALIGN = 8
 DEFAULT_RING_BYTES = 256 * 1024  # the smallest ring setup() picks
-MAX_RING_BYTES = 64 * 1024 * 1024  # the largest: bigger messages stream through in chunks
-RING_MESSAGES = 4  # setup() sizes a ring to hold this many messages, so that a stream rarely waits for space
+MAX_RING_BYTES = 64 * 1024 * 1024  # the largest: bigger messages pass through in chunks
+RING_MESSAGES = 4  # setup() sizes a ring to hold this many messages, so a writer running ahead rarely waits for room
 
 
 def ring_unavailable_reason(blocking: bool) -> str | None:
@@ -132,7 +132,7 @@ class RingEnd:
         efd = self.data_efd
         write = os.eventfd_write
         fence = full_fence()
-        if efd is None:
+        if efd is None or self.space_efd is None:
             wait_space = spinner(hdr, TAIL, CONS_CLOSED, BrokenPipeError, "space")
         else:
             wait_space = sleeper(hdr, TAIL, SPACE_WAIT, CONS_CLOSED, self.space_efd, BrokenPipeError, "space",
@@ -239,7 +239,7 @@ class RingEnd:
         mask = cap - 1
         sefd = self.space_efd
         write = os.eventfd_write
-        if sefd is None:
+        if sefd is None or self.data_efd is None:
             wait_data = spinner(hdr, HEAD, PROD_CLOSED, EOFError, "a message")
         else:
             wait_data = sleeper(hdr, HEAD, DATA_WAIT, PROD_CLOSED, self.data_efd, EOFError, "a message",

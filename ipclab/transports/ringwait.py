@@ -73,7 +73,7 @@ def sleeper(hdr: memoryview, counter: int, flag: int, closed: int, efd: int, gon
     the space protocol, see the module docstring). ``gone`` is raised when the peer closed its end first.
     """
     read, write = os.eventfd_read, os.eventfd_write
-    wake_flag, wake_efd = wake if wake is not None else (None, None)
+    wake_flag, wake_efd = wake if wake is not None else (None, -1)
 
     def sleep(threshold: int) -> int:
         while True:

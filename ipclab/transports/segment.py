@@ -3,7 +3,7 @@
 RingTransport is the base of shm, shm-spin and mmap, which only say where the segment's file lives. The
 segment and the eventfds reach the workers as inherited file descriptors, so the children never open anything
 by name (and no multiprocessing resource_tracker is involved). Ring 0 carries client -> server, ring 1
-server -> client; a stream uses only ring 0. The ring itself and its memory-ordering argument: ring.py.
+server -> client; a one-way workload uses only ring 0. The ring itself and its memory-ordering argument: ring.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import os
 import secrets
 from typing import Any, ClassVar
 
-from .base import Channel, Transport
+from .base import CellSpec, Channel, Transport
+from .ledger import OwnedFd
 from .ring import (
     DEFAULT_RING_BYTES,
     HEADER_BYTES,
@@ -26,8 +27,7 @@ from .ring import (
     segment_bytes,
 )
 
-ONE_WAY_PATTERNS = ("stream", "fanin")  # client -> server only: ring 1 carries nothing
-BACK_RING_BYTES = 4096  # ring 1 of a one-way pattern: never used, kept so that both ends look alike
+BACK_RING_BYTES = 4096  # ring 1 of a one-way workload: never used, kept so that both ends look alike
 
 
 class RingChannel(Channel):
@@ -42,14 +42,14 @@ class RingChannel(Channel):
             self._mem: mmap.mmap | None = mmap.mmap(fd, size, flags=flags)
         finally:
             os.close(fd)  # the mapping keeps the segment alive
-        self._efds = [e for ring in address["rings"] for e in (ring["data_efd"], ring["space_efd"])
+        self._efds = [OwnedFd(e) for ring in address["rings"] for e in (ring["data_efd"], ring["space_efd"])
                       if e is not None]
         self._view = memoryview(self._mem)
         to_server, to_client = (RingEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"])
-                                for r in address["rings"])
+                                for r in address["rings"])  # the eventfd numbers, owned by self._efds
         self._tx, self._rx = (to_server, to_client) if role == "client" else (to_client, to_server)
-        self.send = self._tx.sender()  # type: ignore[method-assign]
-        self.recv_into = self._rx.receiver()  # type: ignore[method-assign]
+        self.send = self._tx.sender()  # type: ignore[method-assign,assignment]
+        self.recv_into = self._rx.receiver()  # type: ignore[method-assign,assignment]
 
     def send(self, msg: memoryview) -> None:  # shadowed by the ring's closure until close()
         raise OSError("the ring channel is closed")
@@ -62,11 +62,8 @@ class RingChannel(Channel):
             return
         self._tx.close_side(producer=True)
         self._rx.close_side(producer=False)
-        for fd in self._efds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        for efd in self._efds:
+            efd.close()
         # The hot closures still reference views of the mapping: drop them, then unmap if nothing else holds
         # a view (process exit unmaps in any case).
         self.__dict__.pop("send", None)
@@ -84,8 +81,8 @@ class RingChannel(Channel):
 class RingTransport(Transport):
     """Parent side shared by shm, shm-spin and mmap: a segment of two rings, plus eventfds unless spinning.
 
-    Subclasses only say where the segment lives (``_create_segment`` / ``_remove_segment``). The segment and
-    the eventfds reach the workers as inherited file descriptors, so the children never open anything by name.
+    Subclasses only say where the segment lives (``_create_segment``). The segment and the eventfds reach the
+    workers as inherited file descriptors, so the children never open anything by name.
     """
 
     boundaries = True  # length-prefixed records
@@ -96,6 +93,10 @@ class RingTransport(Transport):
     ring_bytes: ClassVar[int | None] = None
     max_ring_bytes: ClassVar[int] = MAX_RING_BYTES
 
+    def __init__(self, workdir: str, spec: CellSpec) -> None:
+        super().__init__(workdir, spec)
+        self.path: str | None = None  # the segment's file, once setup has named it
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return ring_unavailable_reason(blocking=not cls.spins)
@@ -103,35 +104,28 @@ class RingTransport(Transport):
     def setup(self) -> dict[str, Any]:
         cap = self.ring_bytes or ring_bytes_for(self.spec.size, DEFAULT_RING_BYTES, self.max_ring_bytes)
         check_capacity(cap)
-        caps = [cap, BACK_RING_BYTES if self.spec.pattern in ONE_WAY_PATTERNS and not self.ring_bytes else cap]
+        caps = [cap, cap if self.spec.shape.duplex or self.ring_bytes else BACK_RING_BYTES]
         size = segment_bytes(caps)
-        fd = self._create_segment(size)
-        self._parent_fds.append(fd)
+        segment = self._create_segment(size)
+        owned = [segment]
         rings = []
         offset = 0
         for ring_cap in caps:
-            data_efd = space_efd = None
+            efds: list[int | None] = [None, None]
             if not self.spins:
-                data_efd = os.eventfd(0)
-                self._parent_fds.append(data_efd)
-                space_efd = os.eventfd(0)
-                self._parent_fds.append(space_efd)
-            rings.append({"offset": offset, "ring_bytes": ring_cap, "data_efd": data_efd, "space_efd": space_efd})
+                data_efd, space_efd = self.ledger.fd(os.eventfd(0)), self.ledger.fd(os.eventfd(0))
+                owned += [data_efd, space_efd]
+                efds = [data_efd.fileno(), space_efd.fileno()]
+            rings.append({"offset": offset, "ring_bytes": ring_cap, "data_efd": efds[0], "space_efd": efds[1]})
             offset += HEADER_BYTES + ring_cap
-        fds = tuple(self._parent_fds)
-        self._fds = {"server": fds, "client": fds}
-        return {"fd": fd, "segment_bytes": size, "ring_bytes": cap, "rings": rings, "spin": self.spins}
+        self.pass_fds("server", *owned)
+        self.pass_fds("client", *owned)
+        return {"fd": segment.fileno(), "segment_bytes": size, "ring_bytes": cap, "rings": rings,
+                "spin": self.spins}
 
-    def _create_segment(self, size: int) -> int:
-        """Create the backing file (mode 0600, zero-filled) and return an open read/write fd."""
+    def _create_segment(self, size: int) -> OwnedFd:
+        """Create the backing file (mode 0600, zero-filled), registered in the ledger; return its open fd."""
         raise NotImplementedError
-
-    def _remove_segment(self) -> None:
-        """Unlink the backing file (idempotent)."""
-
-    def teardown(self) -> None:
-        super().teardown()
-        self._remove_segment()
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
@@ -154,14 +148,6 @@ def create_file(path: str, size: int) -> int:
         os.unlink(path)
         raise
     return fd
-
-
-def unlink_quietly(path: str | None) -> None:
-    if path:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def random_name(suffix: str = "") -> str:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 
-from .segment import RingTransport, create_file, random_name, unlink_quietly
+from .ledger import OwnedFd, unlink_quietly
+from .segment import RingTransport, create_file, random_name
 
 SHM_DIR = "/dev/shm"
 
@@ -24,6 +25,7 @@ SHM_DIR = "/dev/shm"
 class ShmTransport(RingTransport):
     name = "shm"
     summary = "POSIX shared memory ring (/dev/shm), eventfd wake-ups: an idle side sleeps"
+    order = 50
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -33,23 +35,21 @@ class ShmTransport(RingTransport):
             return f"{SHM_DIR} is not writable by this user"
         return super().unavailable_reason()
 
-    def _create_segment(self, size: int) -> int:
+    def _create_segment(self, size: int) -> OwnedFd:
         name = random_name()
-        self.path = os.path.join(SHM_DIR, name)
-        self.track("shm", "/" + name)  # before creating: `ipclab clean` must know it even if we die right here
-        return create_file(self.path, size)
+        path = self.path = os.path.join(SHM_DIR, name)
+        # Recorded before it exists (`ipclab clean` must know it even if we die right here); the name is removed
+        # as soon as the workers hold the segment by fd (until_spawned), and again by teardown if spawning failed.
+        def remove(segment: OwnedFd) -> None:
+            segment.close()
+            unlink_quietly(path)
 
-    def close_parent_fds(self) -> None:
-        super().close_parent_fds()
-        # The workers hold the segment through their inherited fds now: the name has done its job.
-        self._remove_segment()
-
-    def _remove_segment(self) -> None:
-        unlink_quietly(getattr(self, "path", None))
-        self.path = None
+        return self.ledger.os_object("shm", "/" + name, lambda: OwnedFd(create_file(path, size)), remove,
+                                     until_spawned=True)
 
 
 class ShmSpinTransport(ShmTransport):
     name = "shm-spin"
     summary = "the shm ring with busy-polling instead of wake-ups: lowest latency, a CPU per waiting side"
+    order = 60
     spins = True  # the runner gives each worker its own CPU

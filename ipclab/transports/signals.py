@@ -11,10 +11,12 @@ signal's default action would kill it). The peers' pids come from the runner in 
 Reliability. Standard signals coalesce (two SIGUSR1 pending are one), real-time signals queue, but only up to
 RLIMIT_SIGPENDING per user. Beyond it the kernel drops the count of a signal sent with kill() silently (it keeps
 one pending instance, kernel/signal.c "silent loss of information"), while sigqueue() fails with EAGAIN. So:
-- two-way patterns (pingpong): kill(); at most one signal is ever pending per direction, no overrun possible.
-- one-way patterns (stream): sigqueue() through ctypes; on EAGAIN the producer yields the CPU and retries, which
-  is back-pressure, not loss. Hence reliable = True: every signal sent arrives, and a count-mode stream of empty
-  messages ends by count (empty messages carry no end marker, so duration runs are n/a).
+- one message in flight at a time (a writer that waits for each answer): kill(); at most one signal is ever
+  pending per direction, no overrun possible.
+- more in flight (a writer that runs ahead of its reader): sigqueue() through ctypes; on EAGAIN the writer
+  yields the CPU and retries, which is back-pressure, not loss. Hence reliable = True: every signal sent
+  arrives, and a counted run of empty messages ends by count (empty messages carry no end marker, so duration
+  runs are n/a).
 Ordering is trivially kept: all signals of one direction are the same signal number.
 """
 
@@ -25,10 +27,9 @@ import os
 import signal
 from typing import Any
 
-from .base import Channel, Transport
+from .base import BoundChannel, Channel, Transport
 
 TWO_WAY_OFFSETS = (2, 3)  # SIGRTMIN + offset: client -> server, server -> client
-ONE_WAY_PATTERNS = ("stream", "fanin")
 
 
 def _libc_sigqueue() -> Any:
@@ -49,9 +50,11 @@ def _libc_sigqueue() -> Any:
 class SignalTransport(Transport):
     name = "signal"
     summary = "real-time signals, blocked and taken with sigwait (no payload: notification only)"
+    order = 160
     boundaries = True
     empty_ok = True
     max_message = 0
+    peer_pids = True  # kill()/sigqueue() to the peer's pid
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -69,7 +72,7 @@ class SignalTransport(Transport):
     def setup(self) -> dict[str, Any]:
         # Nothing to create: the signals exist, the pids are added by the worker (address["pids"]).
         c2s, s2c = (int(signal.SIGRTMIN) + off for off in TWO_WAY_OFFSETS)
-        return {"c2s": c2s, "s2c": s2c, "queued": self.spec.pattern in ONE_WAY_PATTERNS}
+        return {"c2s": c2s, "s2c": s2c, "queued": self.spec.shape.in_flight != 1}
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
@@ -81,7 +84,7 @@ class SignalTransport(Transport):
         return SignalChannel(peer=pids["server"], send_sig=c2s, recv_sig=s2c, queued=address["queued"])
 
 
-class SignalChannel(Channel):
+class SignalChannel(BoundChannel):
     """send = one signal to the peer; recv_into = sigwait for the peer's signal. Messages must be empty."""
 
     def __init__(self, peer: int, send_sig: int, recv_sig: int, queued: bool) -> None:
@@ -118,12 +121,6 @@ class SignalChannel(Channel):
                 kill(peer, send_sig)
 
         self.send = send  # type: ignore[method-assign]
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        raise NotImplementedError
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise NotImplementedError
 
     def set_timeout(self, seconds: float | None) -> None:
         wait_set = {self.recv_sig}

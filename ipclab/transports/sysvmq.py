@@ -1,10 +1,10 @@
 """sysv-mq: one System V message queue (msgget/msgsnd/msgrcv through sysv_ipc), mode 0600.
 
 The classic SysV idiom: one queue, one message type per direction (1: client -> server, 2: server -> client),
-so a ping-pong needs a single kernel object. The key is random with a recognisable prefix (0x1bc00000 |
-20 random bits); the parent records it with ``track`` before creating the queue with IPC_CREAT|IPC_EXCL (another
-key is drawn if it is taken) and removes the queue in teardown(). Several writers may send into the queue
-(fan-in); boundaries are kept and empty messages are valid.
+so a duplex workload needs a single kernel object. The key is random with a recognisable prefix (0x1bc00000 |
+20 random bits); the parent records it in the ledger before creating the queue with IPC_CREAT|IPC_EXCL (another
+key is drawn if it is taken) and the ledger removes the queue in teardown(). Several writers may send into the
+queue; boundaries are kept and empty messages are valid.
 
 Limits are this kernel's, read from /proc: one message holds at most kernel.msgmax bytes, and a queue at most
 kernel.msgmnb bytes in total (a message larger than msgmnb could never be queued: msgsnd would wait forever).
@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from functools import partial
 from typing import Any
 
-from ..config import format_size
-from .base import Channel, Transport
+from .base import BoundChannel, Channel, MessageTransport, optional_import
+from .limits import read_int, sysctl_reason
 
 KEY_PREFIX = 0x1BC << 20  # "ipc lab": keys 0x1bc00000..0x1bcfffff
 KEY_BITS = 20
@@ -29,31 +30,19 @@ KEY_ATTEMPTS = 16
 TYPE_C2S, TYPE_S2C = 1, 2
 
 
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def kernel_limits() -> dict[str, int | None]:
     """kernel.msgmax (bytes per message) and kernel.msgmnb (bytes per queue), None if unreadable."""
-    return {"msgmax": _read_int("/proc/sys/kernel/msgmax"), "msgmnb": _read_int("/proc/sys/kernel/msgmnb")}
+    return {"msgmax": read_int("/proc/sys/kernel/msgmax"), "msgmnb": read_int("/proc/sys/kernel/msgmnb")}
 
 
-class SysvMqTransport(Transport):
+class SysvMqTransport(MessageTransport):
     name = "sysv-mq"
     summary = "one System V message queue (sysv_ipc), one message type per direction"
-    boundaries = True
-    empty_ok = True
-    multi_writer = True
+    order = 110
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import sysv_ipc  # noqa: F401
-        except ImportError:
+        if optional_import("sysv_ipc") is None:
             return "sysv_ipc not installed"
         if not os.path.exists("/proc/sysvipc/msg") and os.path.exists("/proc"):
             return "System V message queues are not available in this kernel"
@@ -69,39 +58,23 @@ class SysvMqTransport(Transport):
         lim = kernel_limits()
         msgmax, msgmnb = lim["msgmax"], lim["msgmnb"]
         if msgmnb is not None and (msgmax is None or msgmnb < msgmax):
-            return (f"{format_size(size)} exceeds the SysV queue capacity of {msgmnb} bytes "
-                    f"(kernel.msgmnb; raise it with sysctl -w kernel.msgmnb=N)")
-        return (f"{format_size(size)} exceeds the SysV message limit of {msgmax} bytes "
-                f"(kernel.msgmax; raise it with sysctl -w kernel.msgmax=N)")
+            return sysctl_reason(size, "SysV queue capacity", msgmnb, "kernel.msgmnb")
+        return sysctl_reason(size, "SysV message limit", msgmax, "kernel.msgmax")
 
     def setup(self) -> dict[str, Any]:
-        import sysv_ipc
+        import sysv_ipc  # type: ignore[import-not-found,unused-ignore]
 
         # sysv_ipc checks sizes itself (default 2048) and sizes its receive buffer from this.
-        self.msgsize = max(1, self.spec.size)
+        msgsize = max(1, self.spec.size)
         for _ in range(KEY_ATTEMPTS):
             key = KEY_PREFIX | secrets.randbits(KEY_BITS)
-            self.track("sysv-mq", key)
             try:
-                queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600, max_message_size=self.msgsize)
+                create = partial(sysv_ipc.MessageQueue, key, sysv_ipc.IPC_CREX, mode=0o600, max_message_size=msgsize)
+                self.ledger.os_object("sysv-mq", key, create, _remove_queue)
             except sysv_ipc.ExistentialError:
-                continue  # someone else's queue has this key: draw another
-            self.msqid = queue.id
-            return {"key": key, "msgsize": self.msgsize}
+                continue  # someone else's queue has this key: draw another (it is never removed: not ours)
+            return {"key": key, "msgsize": msgsize}
         raise OSError(f"no free System V key among {KEY_ATTEMPTS} random ones with prefix {KEY_PREFIX:#x}")
-
-    def teardown(self) -> None:
-        super().teardown()
-        msqid = getattr(self, "msqid", None)
-        if msqid is None:
-            return
-        import sysv_ipc
-
-        try:
-            sysv_ipc.remove_message_queue(msqid)
-        except sysv_ipc.ExistentialError:
-            pass
-        self.msqid = None
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
@@ -113,7 +86,16 @@ class SysvMqTransport(Transport):
         return SysvMqChannel(queue, send_type=TYPE_C2S, recv_type=TYPE_S2C)
 
 
-class SysvMqChannel(Channel):
+def _remove_queue(queue: Any) -> None:
+    import sysv_ipc
+
+    try:
+        sysv_ipc.remove_message_queue(queue.id)
+    except sysv_ipc.ExistentialError:
+        pass
+
+
+class SysvMqChannel(BoundChannel):
     """Send messages of one type and receive messages of the other, on one shared queue."""
 
     def __init__(self, queue: Any, send_type: int, recv_type: int) -> None:
@@ -131,12 +113,6 @@ class SysvMqChannel(Channel):
 
         self.send = send  # type: ignore[method-assign]
         self.recv_into = recv_into  # type: ignore[method-assign]
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        raise NotImplementedError
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise NotImplementedError
 
     def close(self) -> None:
         self.queue = None  # a SysV queue has no per-process descriptor: nothing to close

@@ -1,23 +1,23 @@
 """zmq-ipc and zmq-tcp: ZeroMQ (pyzmq) over ipc:// (a Unix socket file in the private 0700 directory, mode
 0600) and over tcp://127.0.0.1 (a kernel-chosen port, never a fixed one).
 
-Socket types, chosen per pattern:
-- two-way patterns (pingpong, reqrep): PAIR <-> PAIR. Exactly one peer, either side may send at any time, and
-  no envelope frame (REQ/REP would add an empty delimiter frame to every message and enforce the lock-step
-  the pattern already keeps).
-- one-way patterns (stream, fanin): PUSH (clients, connect) -> PULL (server, bind). PULL fair-queues between
-  several PUSH peers, so fan-in is natural (multi_writer).
+Socket types, chosen by the traffic shape:
+- duplex: PAIR <-> PAIR. Exactly one peer, either side may send at any time, and no envelope frame (REQ/REP
+  would add an empty delimiter frame to every message and enforce the lock-step the workload already keeps).
+- one-way: PUSH (clients, zmq_connect) -> PULL (server, zmq_bind). PULL fair-queues between several PUSH peers, so
+  several writers are natural (multi_writer).
 
 The parent creates the listening socket (bound, mode 0600 for ipc, listening) exactly like the unix and tcp
-transports, and the server hands it to libzmq with ZMQ_USE_FD before bind(): the port is known before any
-worker starts, clients may connect at once, and no port is ever guessed. libzmq owns and closes that fd.
+transports (sockets.py), and the server hands it to libzmq with ZMQ_USE_FD before bind(): the port is known
+before any worker starts, clients may reach it at once, and no port is ever guessed. libzmq owns and closes the
+server's inherited copy; the parent's closes once the workers are spawned.
 
 Copies: ``send`` copies the message once into a zmq_msg (copy=True). copy=False would hand libzmq a reference
 to the caller's buffer, but the patterns rewrite that buffer for the next message while the I/O thread may
 still be sending the previous one, so zero-copy would need a MessageTracker wait per message (slower, and a
 Python object per message). ``recv_into`` (pyzmq >= 26.4) receives straight into the caller's buffer.
 
-High-water marks: the default (1000 messages each side) would let a 1 MiB stream queue up to 2 GB; the HWM
+High-water marks: the default (1000 messages each side) would let 1 MiB messages queue up to 2 GB; the HWM
 is set so that about HWM_BYTES are in flight per side (never below 4 or above 1000 messages).
 
 Linger 0 at close: safe here because a worker closes only after EXIT, which the runner sends once every worker
@@ -27,35 +27,26 @@ worker whose peer died.
 
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 from typing import Any
 
-from .base import Channel, Transport
+from .base import BoundChannel, Channel, MessageTransport, optional_import
+from .sockets import BACKLOG, HOST, loopback_socket, unix_socket
 
-HOST = "127.0.0.1"
-BACKLOG = 128
 HWM_BYTES = 16 * 1024 * 1024
-ONE_WAY_PATTERNS = ("stream", "fanin")
 
 
 def _hwm(size: int) -> int:
     return max(4, min(1000, HWM_BYTES // max(size, 1)))
 
 
-class _ZmqTransport(Transport):
+class _ZmqTransport(MessageTransport):
     """Shared by zmq-ipc and zmq-tcp: they differ only in the listening socket the parent creates."""
-
-    boundaries = True
-    empty_ok = True
-    multi_writer = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import zmq
-        except ImportError:
+        zmq = optional_import("zmq")
+        if zmq is None:
             return "pyzmq not installed"
         if not hasattr(zmq, "USE_FD"):
             return f"libzmq {zmq.zmq_version()} lacks ZMQ_USE_FD (needs libzmq >= 4.2)"
@@ -64,17 +55,15 @@ class _ZmqTransport(Transport):
         return None
 
     def _listener(self) -> tuple[socket.socket, str]:
+        """A bound socket registered in the ledger (sockets.py), and its zmq endpoint."""
         raise NotImplementedError
 
     def setup(self) -> dict[str, Any]:
         listener, endpoint = self._listener()
-        with listener:
-            listener.listen(max(BACKLOG, self.spec.clients))
-            fd = listener.detach()  # now in _parent_fds, closed by close_parent_fds once the server has it
-        self._parent_fds.append(fd)
-        self._fds = {"server": (fd,)}
-        one_way = self.spec.pattern in ONE_WAY_PATTERNS
-        return {"endpoint": endpoint, "listen_fd": fd, "one_way": one_way, "hwm": _hwm(self.spec.size)}
+        listener.listen(max(BACKLOG, self.spec.clients))
+        self.pass_fds("server", listener)
+        return {"endpoint": endpoint, "listen_fd": listener.fileno(), "one_way": not self.spec.shape.duplex,
+                "hwm": _hwm(self.spec.size)}
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
@@ -104,34 +93,25 @@ class _ZmqTransport(Transport):
 class ZmqIpcTransport(_ZmqTransport):
     name = "zmq-ipc"
     summary = "ZeroMQ over ipc:// (PAIR for two-way, PUSH/PULL for one-way), pyzmq"
+    order = 120
 
     def _listener(self) -> tuple[socket.socket, str]:
-        path = os.path.join(self.workdir, f"ipclab-{secrets.token_hex(4)}.zsock")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(self.own_path(path))
-            os.chmod(path, 0o600)
-        except BaseException:
-            sock.close()
-            raise
-        return sock, f"ipc://{path}"
+        sock = unix_socket(self.ledger, self.workdir, ".zsock")
+        return sock, f"ipc://{sock.getsockname()}"
 
 
 class ZmqTcpTransport(_ZmqTransport):
     name = "zmq-tcp"
     summary = "ZeroMQ over tcp://127.0.0.1, kernel-chosen port (PAIR two-way, PUSH/PULL one-way), pyzmq"
+    order = 130
+    shared_kernel = False  # tcp:// reaches other hosts
 
     def _listener(self) -> tuple[socket.socket, str]:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind((HOST, 0))
-        except BaseException:
-            sock.close()
-            raise
+        sock = loopback_socket(self.ledger)
         return sock, f"tcp://{HOST}:{sock.getsockname()[1]}"
 
 
-class ZmqChannel(Channel):
+class ZmqChannel(BoundChannel):
     """One zmq socket and its private context. libzmq sets TCP_NODELAY on tcp:// connections itself."""
 
     def __init__(self, ctx: Any, sock: Any) -> None:
@@ -152,12 +132,6 @@ class ZmqChannel(Channel):
             return n
 
         self.recv_into = recv_into  # type: ignore[method-assign]
-
-    def send(self, msg: memoryview) -> None:  # replaced per instance
-        raise NotImplementedError
-
-    def recv_into(self, buf: memoryview) -> int:  # replaced per instance
-        raise NotImplementedError
 
     def set_timeout(self, seconds: float | None) -> None:
         import zmq
