@@ -194,8 +194,8 @@ def test_a_duration_run_has_no_count_and_the_full_warmup() -> None:
 @pytest.mark.parametrize("transport, pattern, size, options, reason", [
     ("loopback-small", "pingpong", 4096, {}, "4 KiB exceeds the loopback-small message limit of 100 bytes"),
     ("loopback-absent", "pingpong", 64, {}, "unavailable: not on this machine (deliberate)"),
-    ("loopback-single", "fanin", 64, {}, "loopback-single connects one writer to one reader; fan-in needs "
-                                         "several writers (multi_writer)"),
+    ("loopback-single", "fanin", 64, {}, "loopback-single connects one writer to one reader; this workload needs "
+                                         "several writers (a multi_writer transport)"),
     ("loopback", "reqrep", 0, {}, "an empty reply has no bytes to download; reqrep needs a size of at least 1 B"),
     ("loopback", "pingpong", 0, {"count": None, "duration": 0.1},
      "a duration run needs an end marker, which an empty message cannot carry; use --count"),
