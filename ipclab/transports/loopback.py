@@ -161,7 +161,7 @@ class LoopbackChannel(Channel):
         if conn is _TORN:
             self._hub.accepts.put(_TORN)
             raise EOFError("loopback torn down")
-        return conn  # type: ignore[no-any-return]
+        return conn
 
     def close(self) -> None:
         if not self._closed:
@@ -180,7 +180,7 @@ class LoopbackTransport(Transport):
     drop_every: ClassVar[int] = 0
 
     @classmethod
-    def not_applicable(cls, shape: Any, size: int) -> str | None:  # type: ignore[override]
+    def not_applicable(cls, shape: Any, size: int) -> str | None:
         if isinstance(shape, str):  # a registry that still passes a pattern's name: read its declared shape
             from ..patterns import get_pattern
 
