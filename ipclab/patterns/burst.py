@@ -25,8 +25,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import by_role, int_option, needs_header, option, pair_roles
+from ..declarations import PatternSpec, TrafficShape
+from .base import by_role, int_option, latency_metrics, needs_header, option, pair_roles
 from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
@@ -43,10 +43,7 @@ SPEC = PatternSpec(
     headline="burst_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=(
-        Metric("burst_p50_us", "burst of K messages + ack, p50", "µs", False, "burst", 50.0),
-        Metric("burst_p99_us", "burst of K messages + ack, p99", "µs", False, "burst", 99.0),
-    ),
+    metrics=latency_metrics("burst", "burst of K messages + ack", "burst"),
     tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg"),
     report_tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg", "loss_pct"),
     sample_key="bursts",

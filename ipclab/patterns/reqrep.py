@@ -23,8 +23,8 @@ import hashlib
 import time
 from typing import Any
 
-from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import by_role, pair_roles
+from ..declarations import PatternSpec, TrafficShape
+from .base import by_role, latency_metrics, pair_roles
 from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
@@ -39,10 +39,7 @@ SPEC = PatternSpec(
     headline="ttlb_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=(
-        Metric("ttlb_p50_us", "request to last reply byte, p50", "µs", False, "request", 50.0),
-        Metric("ttlb_p99_us", "request to last reply byte, p99", "µs", False, "request", 99.0),
-    ),
+    metrics=latency_metrics("ttlb", "request to last reply byte", "request"),
     tables=("ttlb_p50_us", "ttlb_p99_us", "mb_s", "cpu_us_msg"),
     sample_key="requests",
     quantiles_key="ttlb_quantiles_ns",

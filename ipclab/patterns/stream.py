@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 from .. import stats
-from ..declarations import Metric, PatternSpec, TrafficShape
+from ..declarations import PatternSpec, TrafficShape
 from ..transports.channels import hot_io
-from .base import pair_roles
+from .base import latency_metrics, pair_roles
 from .common import (
     END_MARKERS,
     HEADER,
@@ -41,11 +41,7 @@ SPEC = PatternSpec(
     headline="mb_s",
     count_class="stream",
     labels=LABELS,
-    metrics=(
-        Metric("owl_p50_us", "one-way latency under load, p50", "µs", False, "message", 50.0),
-        Metric("owl_p99_us", "one-way latency under load, p99", "µs", False, "message", 99.0),
-        Metric("owl_max_us", "one-way latency under load, max", "µs", False, "message"),
-    ),
+    metrics=latency_metrics("owl", "one-way latency under load", "message", ("p50", "p99", "max")),
     tables=("mb_s", "msg_s", "cpu_us_msg"),
     report_tables=("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
     sample_key="received",
