@@ -27,7 +27,17 @@ from typing import Any
 
 from ..declarations import PatternSpec, TrafficShape
 from .base import by_role, int_option, latency_metrics, needs_header, option, pair_roles
-from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
+from .common import (
+    HEADER,
+    HEADER_SIZE,
+    IDLE_TIMEOUT,
+    Context,
+    IntegrityError,
+    cpu_figures,
+    encode_samples,
+    marker_test,
+    receive_buffer,
+)
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
 ORDER = 60
@@ -126,11 +136,10 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     size = ctx.size
     k = option(ctx.options, BURST)
-    sbuf, rbuf = bytearray(ctx.payload), bytearray(size)
-    smv, rmv = memoryview(sbuf), memoryview(rbuf)
+    sbuf = bytearray(ctx.payload)
+    smv = memoryview(sbuf)
+    rbuf, rmv, rbody, want_body = receive_buffer(ctx)  # the ack's header is the burst number: compare its body
     hdr = size >= HEADER_SIZE
-    body = HEADER_SIZE if hdr else 0  # the ack's header is the burst number: compare what follows it
-    sbody, rbody = smv[body:], rmv[body:]
     send, recv = ch.send, ch.recv_into
     clock = time.perf_counter_ns
     pack, unpack = HEADER.pack_into, HEADER.unpack_from
@@ -158,12 +167,12 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
             if not lossy:
                 raise IntegrityError(f"burst {burst}: the ack carries burst {acked}")
             tally.stale += 1  # the late ack of an earlier burst
-        if verify and burst >= warmup and rbody != sbody:  # after t1: never inside the timed window
+        if verify and burst >= warmup and rbody != want_body:  # after t1: never inside the timed window
             tally.corrupt += 1
         return t1 - t0
 
     samples, n, lost = round_trips(ctx, exchange, ch)
-    if n and not verify and rbody != sbody:  # the last ack is checked byte for byte in any case
+    if n and not verify and rbody != want_body:  # the last ack is checked byte for byte in any case
         tally.corrupt += 1
     if lossy or ctx.duration is not None:
         send_markers(send, ctx.payload, lossy)

@@ -55,6 +55,21 @@ def marker_test(payload: bytes) -> tuple[int, int]:
     return 0, -1  # never matches: empty messages carry no marker
 
 
+def body_at(size: int) -> int:
+    """Where the body of an S-byte message starts: after the header when there is one (the header differs in
+    every message, so byte-for-byte checks compare the body only)."""
+    return HEADER_SIZE if size >= HEADER_SIZE else 0
+
+
+def receive_buffer(ctx: Context) -> tuple[bytearray, memoryview, memoryview, memoryview]:
+    """A receiver's S-byte buffer, a view of it, and the two bodies (see body_at) a check compares: the view's
+    and the payload's."""
+    rbuf = bytearray(ctx.size)
+    rmv = memoryview(rbuf)
+    at = body_at(ctx.size)
+    return rbuf, rmv, rmv[at:], memoryview(ctx.payload)[at:]
+
+
 def new_samples(n: int) -> array:
     """A preallocated array of n signed 64-bit samples (no allocation in the loop that fills it)."""
     return array("q", bytes(8 * n))

@@ -31,7 +31,6 @@ from .base import int_option, needs_header, option
 from .common import (
     END_MARKERS,
     HEADER,
-    HEADER_SIZE,
     IDLE_TIMEOUT,
     Context,
     IntegrityError,
@@ -40,6 +39,7 @@ from .common import (
     encode_samples,
     grow,
     new_samples,
+    receive_buffer,
 )
 
 ORDER = 40
@@ -126,13 +126,11 @@ def _producer(ch: Any, ctx: Context, index: int) -> dict[str, Any]:
 def _consumer(ch: Any, ctx: Context) -> dict[str, Any]:
     producers, warmup, probe, count = ctx.clients, ctx.warmup, ctx.probe, ctx.count
     reliable = ctx.reliable
-    rbuf = bytearray(ctx.size)
-    rmv = memoryview(rbuf)
+    rbuf, rmv, got_body, want_body = receive_buffer(ctx)  # sizes below the header are n/a here
     recv = ch.recv_into
     clock = time.perf_counter_ns
     unpack = HEADER.unpack_from
     verify = ctx.verify
-    got_body, want_body = rmv[HEADER_SIZE:], memoryview(ctx.payload)[HEADER_SIZE:]
     expected = None if count is None else producers * count  # measured messages, if known
     if not reliable:
         ch.set_timeout(IDLE_TIMEOUT)

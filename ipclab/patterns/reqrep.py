@@ -25,7 +25,17 @@ from typing import Any
 
 from ..declarations import PatternSpec, TrafficShape
 from .base import by_role, latency_metrics, pair_roles
-from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
+from .common import (
+    HEADER,
+    HEADER_SIZE,
+    IDLE_TIMEOUT,
+    Context,
+    IntegrityError,
+    cpu_figures,
+    encode_samples,
+    marker_test,
+    receive_buffer,
+)
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers
 
 ORDER = 30
@@ -57,11 +67,6 @@ def not_applicable(transport: Any, size: int, options: Any = None) -> str | None
 
 def request_size(size: int) -> int:
     return min(HEADER_SIZE, size)
-
-
-def _body(size: int) -> int:
-    """Where the checked body of a reply starts (after the header when there is one)."""
-    return HEADER_SIZE if size >= HEADER_SIZE else 0
 
 
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
@@ -119,12 +124,11 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 
 def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     size = ctx.size
-    rsize, body = request_size(size), _body(size)
+    rsize = request_size(size)
     qbuf = bytearray(ctx.payload[:rsize])
-    rbuf = bytearray(size)
-    qmv, rmv = memoryview(qbuf), memoryview(rbuf)
-    rbody = rmv[body:]
-    digest = hashlib.sha256(memoryview(ctx.payload)[body:]).digest()
+    qmv = memoryview(qbuf)
+    rbuf, rmv, rbody, want_body = receive_buffer(ctx)
+    digest = hashlib.sha256(want_body).digest()  # the published digest the replies are checked against
     sha256 = hashlib.sha256
     send, recv = ch.send, ch.recv_into
     clock = time.perf_counter_ns

@@ -29,6 +29,7 @@ from .common import (
     grow,
     marker_test,
     new_samples,
+    receive_buffer,
 )
 
 ORDER = 20
@@ -110,16 +111,12 @@ def _consumer_counted(ch: Any, ctx: Context) -> dict[str, Any]:
     """Reliable transport, known count: every message must arrive, in order."""
     size, warmup, probe, n = ctx.size, ctx.warmup, ctx.probe, ctx.count
     assert n is not None  # run() sends only counted reliable runs here
-    rbuf = bytearray(size)
-    rmv = memoryview(rbuf)
+    rbuf, rmv, got_body, want_body = receive_buffer(ctx)
     recv = ch.recv_into
     clock = time.perf_counter_ns
     unpack = HEADER.unpack_from
     hdr = size >= HEADER_SIZE
     verify = ctx.verify
-    # Compare the payload part only: the header differs in every message.
-    body_at = HEADER_SIZE if hdr else 0
-    got_body, want_body = rmv[body_at:], memoryview(ctx.payload)[body_at:]
     corrupt = 0
     for seq in range(warmup):
         recv(rmv)
@@ -169,15 +166,12 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
     """Duration runs and lossy transports: read until the end marker, EOF, the count, or the idle timeout."""
     size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
     reliable = ctx.reliable
-    rbuf = bytearray(size)
-    rmv = memoryview(rbuf)
+    rbuf, rmv, got_body, want_body = receive_buffer(ctx)
     recv = ch.recv_into
     clock = time.perf_counter_ns
     unpack = HEADER.unpack_from
     hdr = size >= HEADER_SIZE
     verify = ctx.verify
-    body_at = HEADER_SIZE if hdr else 0
-    got_body, want_body = rmv[body_at:], memoryview(ctx.payload)[body_at:]
     mark_at, mark_value = marker_test(ctx.payload)
     expected = ctx.count  # measured messages, if known
     if not reliable:
