@@ -27,18 +27,8 @@ from typing import Any
 
 from ..declarations import PatternSpec, TrafficShape
 from .base import by_role, int_option, latency_metrics, needs_header, option, pair_roles
-from .common import (
-    HEADER,
-    HEADER_SIZE,
-    IDLE_TIMEOUT,
-    Context,
-    IntegrityError,
-    cpu_figures,
-    encode_samples,
-    marker_test,
-    receive_buffer,
-)
-from .loops import LOST, Tally, latency_figures, round_trips, send_markers
+from .common import HEADER, HEADER_SIZE, Context, IntegrityError, cpu_figures, encode_samples, receive_buffer
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 60
 LABELS = {"server": "acknowledger", "client": "sender"}
@@ -94,13 +84,9 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 
     # Duration runs and lossy transports: until the end marker, EOF or (lossy) the idle timeout. A burst is
     # acked only when all K of its messages came (lossy: one lost message loses the burst, as the client sees).
-    if not ctx.reliable:
-        ch.set_timeout(IDLE_TIMEOUT)
-    mark_at, mark_value = marker_test(ctx.payload)
+    mark_at, mark_value = serve_until_end(ch, ctx)
     acked = incomplete = got = 0
     current = -1  # the burst being received (lossy: from the header)
-    if warmup == 0:
-        probe.begin()
     while True:
         try:
             recv(rmv)

@@ -15,17 +15,15 @@ from .base import by_role, latency_metrics, pair_roles
 from .common import (
     HEADER,
     HEADER_SIZE,
-    IDLE_TIMEOUT,
     Context,
     IntegrityError,
     cpu_figures,
     encode_samples,
     end_marker,
     grow,
-    marker_test,
     new_samples,
 )
-from .loops import LOST, Tally, latency_figures, round_trips, send_markers
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 10
 LABELS = {"server": "echo server", "client": "client"}
@@ -73,13 +71,9 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
         return {"echoed": warmup + ctx.count, "probe": probe.result()}
 
     # Duration runs and lossy transports: echo until the end marker, EOF or (lossy) the idle timeout.
-    if not ctx.reliable:
-        ch.set_timeout(IDLE_TIMEOUT)
-    mark_at, mark_value = marker_test(ctx.payload)
+    mark_at, mark_value = serve_until_end(ch, ctx)
     total = None if ctx.count is None else warmup + ctx.count
     echoed = 0
-    if warmup == 0:
-        probe.begin()
     while True:
         try:
             recv(rmv)

@@ -25,18 +25,8 @@ from typing import Any
 
 from ..declarations import PatternSpec, TrafficShape
 from .base import by_role, latency_metrics, pair_roles
-from .common import (
-    HEADER,
-    HEADER_SIZE,
-    IDLE_TIMEOUT,
-    Context,
-    IntegrityError,
-    cpu_figures,
-    encode_samples,
-    marker_test,
-    receive_buffer,
-)
-from .loops import LOST, Tally, latency_figures, round_trips, send_markers
+from .common import HEADER, HEADER_SIZE, Context, IntegrityError, cpu_figures, encode_samples, receive_buffer
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 30
 LABELS = {"server": "reply server", "client": "requester"}
@@ -92,13 +82,9 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
         return {"served": warmup + ctx.count, "probe": probe.result()}
 
     # Duration runs and lossy transports: serve until the end marker, EOF or (lossy) the idle timeout.
-    if not ctx.reliable:
-        ch.set_timeout(IDLE_TIMEOUT)
-    mark_at, mark_value = marker_test(ctx.payload)
+    mark_at, mark_value = serve_until_end(ch, ctx)
     total = None if ctx.count is None else warmup + ctx.count
     served = 0
-    if warmup == 0:
-        probe.begin()
     while True:
         try:
             n = recv(qmv)
