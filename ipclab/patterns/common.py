@@ -143,6 +143,15 @@ class Context:
         )
 
 
+def throughput_figures(received: int, elapsed_ns: int, size: int) -> dict[str, float | None]:
+    """msg/s and MB/s at a consumer: ``received`` messages, the first to the last ``elapsed_ns`` apart."""
+    if received < 2 or elapsed_ns <= 0:
+        return {"msg_s": None, "mb_s": None}
+    msg_s = (received - 1) * 1e9 / elapsed_ns  # first to last message: received-1 arrived in the interval
+    # Empty messages move messages, not bytes: MB/s is undefined there (shown as "-"), msg/s is the figure.
+    return {"msg_s": msg_s, "mb_s": msg_s * size / 1e6 if size else None}
+
+
 def cpu_figures(raw: dict[str, dict[str, Any]], messages: int) -> dict[str, float | None]:
     """CPU-us and context switches per message, summed over every worker of the trial."""
     cpu = sum(r["probe"].get("cpu_user_s", 0.0) + r["probe"].get("cpu_sys_s", 0.0) for r in raw.values())

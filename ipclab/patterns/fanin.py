@@ -40,6 +40,7 @@ from .common import (
     grow,
     new_samples,
     receive_buffer,
+    throughput_figures,
 )
 
 ORDER = 40
@@ -236,12 +237,7 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
         "per_producer": consumer["per_producer"], "fair_window": consumer["window"],
         "fair_window_msgs": sum(consumer["window"] or ()),
     }
-    elapsed = out["elapsed_ns"]
-    if received >= 2 and elapsed > 0:
-        out["msg_s"] = (received - 1) * 1e9 / elapsed
-        out["mb_s"] = out["msg_s"] * ctx.size / 1e6
-    else:
-        out["msg_s"] = out["mb_s"] = None
+    out.update(throughput_figures(received, out["elapsed_ns"], ctx.size))
     out.update(fairness(consumer["window"] or []))
     if out["fair_jain"] is None:  # the tables show the cell empty with this note, not the table missing
         out["missing"] = {key: NO_WINDOW for key in ("fair_jain", "share_min_pct", "share_max_pct")}

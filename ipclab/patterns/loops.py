@@ -1,4 +1,5 @@
-"""Loops the round-trip patterns share: the timed client loop, end markers, and the figures of its samples.
+"""Loops the round-trip patterns share: the timed client loop, end markers, and the figures of its samples
+(streams use the last two as well).
 
 ``round_trips(ctx, exchange)`` is the client side of every pattern that times one exchange at a time and may
 lose it (reqrep, connect, burst, and pingpong on lossy transports): warm-up, the measured window (count or

@@ -11,26 +11,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import stats
 from ..declarations import PatternSpec, TrafficShape
 from ..transports.channels import hot_io
 from .base import latency_metrics, pair_roles
 from .common import (
-    END_MARKERS,
     HEADER,
     HEADER_SIZE,
     IDLE_TIMEOUT,
     Context,
     IntegrityError,
     cpu_figures,
-    decode_samples,
     encode_samples,
-    end_marker,
     grow,
     marker_test,
     new_samples,
     receive_buffer,
+    throughput_figures,
 )
+from .loops import latency_figures, send_markers
 
 ORDER = 20
 LABELS = {"server": "consumer", "client": "producer"}
@@ -98,12 +96,7 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
     probe.end()
     # An empty message cannot carry a marker: the consumer would count it as one more message.
     if ctx.size and (ctx.count is None or not ctx.reliable):
-        marker = memoryview(end_marker(ctx.payload))
-        for _ in range(1 if ctx.reliable else END_MARKERS):
-            try:
-                send(marker)
-            except (ConnectionRefusedError, BrokenPipeError):
-                break
+        send_markers(send, ctx.payload, lossy=not ctx.reliable)
     return {"sent": seq - warmup, "sent_total": seq, "probe": probe.result()}
 
 
@@ -248,20 +241,7 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
         "corrupt": consumer["corrupt"],
         "elapsed_ns": consumer["last_ns"] - consumer["first_ns"],
     }
-    elapsed = out["elapsed_ns"]
-    if received >= 2 and elapsed > 0:
-        # First to last message: received-1 messages arrived in the interval.
-        out["msg_s"] = (received - 1) * 1e9 / elapsed
-        # Empty messages move messages, not bytes: MB/s is undefined there (shown as "-"), msg/s is the figure.
-        out["mb_s"] = out["msg_s"] * ctx.size / 1e6 if ctx.size else None
-    else:
-        out["msg_s"] = out["mb_s"] = None
-    latency = sorted(decode_samples(consumer["latency"]))
-    if latency:
-        s = stats.summarize(latency)
-        out["owl_p50_us"] = s["p50"] / 1000.0
-        out["owl_p99_us"] = s["p99"] / 1000.0
-        out["owl_max_us"] = s["max"] / 1000.0
-        out["owl_quantiles_ns"] = [round(v) for v in stats.quantiles(latency)]
+    out.update(throughput_figures(received, out["elapsed_ns"], ctx.size))
+    out.update(latency_figures(consumer["latency"], "owl", ("p50", "p99", "max"))[0])
     out.update(cpu_figures(raw, received))
     return out
