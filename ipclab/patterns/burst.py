@@ -54,6 +54,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
     """Pattern-level n/a (the runner asks after the transport's own check)."""
     if transport.reliable:

@@ -42,6 +42,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def _read_exactly(conn: Any, view: memoryview) -> int:
     """Bytes read before EOF (len(view) when the whole message came)."""
     got, total = 0, len(view)

@@ -48,6 +48,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
     size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
     rbuf = bytearray(size)

@@ -51,6 +51,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
     if role == "server":
         if ctx.reliable and ctx.count is not None:
