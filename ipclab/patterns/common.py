@@ -55,18 +55,12 @@ def marker_test(payload: bytes) -> tuple[int, int]:
     return 0, -1  # never matches: empty messages carry no marker
 
 
-def body_at(size: int) -> int:
-    """Where the body of an S-byte message starts: after the header when there is one (the header differs in
-    every message, so byte-for-byte checks compare the body only)."""
-    return HEADER_SIZE if size >= HEADER_SIZE else 0
-
-
 def receive_buffer(ctx: Context) -> tuple[bytearray, memoryview, memoryview, memoryview]:
-    """A receiver's S-byte buffer, a view of it, and the two bodies (see body_at) a check compares: the view's
-    and the payload's."""
+    """A receiver's S-byte buffer, a view of it, and the two bodies a byte-for-byte check compares: the view's
+    and the payload's, after the header when there is one (the header differs in every message)."""
     rbuf = bytearray(ctx.size)
     rmv = memoryview(rbuf)
-    at = body_at(ctx.size)
+    at = HEADER_SIZE if ctx.size >= HEADER_SIZE else 0
     return rbuf, rmv, rmv[at:], memoryview(ctx.payload)[at:]
 
 
