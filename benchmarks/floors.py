@@ -175,7 +175,8 @@ def mech_udp(size: int) -> tuple[Endpoint, Endpoint]:
 MECHS: dict[str, Callable[[int], tuple[Endpoint, Endpoint]]] = {
     "pipe": mech_pipe, "unix": mech_unix, "tcp": mech_tcp, "udp": mech_udp,
 }
-# shm, posix-mq and zmq-ipc need their own loops (no single bound C call per message): floors_extra.py
+# shm and posix-mq need their own loops (no single bound C call per message), zmq-ipc its own sockets and
+# optional import (then these loops, through generic): floors_extra.py
 CUSTOM: dict[str, Callable[..., dict[str, Any]]] = {}
 
 

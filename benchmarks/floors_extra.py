@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from floors import _p50_us, pp_client, pp_server, st_consumer, st_producer, stream_figures, two_process
+from floors import _p50_us, generic, stream_figures, two_process
 
 RING_BYTES = 4 * 1024 * 1024  # stream ring: up to 4 MiB of slots, 2..64 of them
 
@@ -191,34 +191,8 @@ def zmq_floor(pattern: str, size: int, count: int, warmup: int, cpus: tuple[int,
             return sock.send, sock.recv_into, lambda: (sock.close(), ctx.term())
         return make
 
-    server_end, client_end = end(True), end(False)
-
-    def server() -> Any:
-        w, r, close = server_end()
-        rmv = memoryview(bytearray(size))
-        try:
-            if pattern == "pingpong":
-                pp_server(w, r, rmv, warmup + count)
-                return None
-            return st_consumer(r, rmv, count, warmup)
-        finally:
-            close()
-
-    def client() -> Any:
-        w, r, close = client_end()
-        smv, rmv = memoryview(payload), memoryview(bytearray(size))
-        try:
-            if pattern == "pingpong":
-                return pp_client(w, r, smv, rmv, count, warmup)
-            st_producer(w, smv, warmup + count)
-            return None
-        finally:
-            close()
-
-    srv, cli = two_process(server, client, cpus)
-    if pattern == "pingpong":
-        return {"rtt_p50_us": _p50_us(cli), "n": count}
-    return stream_figures(size, *srv)
+    # The same loops as floors.py's bound-C-method mechanisms: a zmq socket's send and recv_into are such methods.
+    return generic("zmq-ipc", pattern, payload, count, warmup, cpus, end(True), end(False))
 
 
 FLOORS: dict[str, Callable[..., dict[str, Any]]] = {"shm": shm_floor, "posix-mq": mq_floor, "zmq-ipc": zmq_floor}

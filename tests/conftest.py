@@ -106,3 +106,14 @@ def run_cli(*args: str, timeout: float = 120, cwd: str | None = None, env: dict 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def posix_mq_exists(name: str) -> bool:
+    """Whether the POSIX message queue ``name`` exists (posix_ipc imported here: only its tests need it)."""
+    import posix_ipc
+
+    try:
+        posix_ipc.MessageQueue(name).close()
+    except posix_ipc.ExistentialError:
+        return False
+    return True

@@ -10,6 +10,9 @@ injected on the child side, so the runner and the CLI are exercised end to end w
     chatty    both ends print to stdout in connect() (a --stdio worker's stdout is the protocol: it must survive)
     Gated_X   transport X whose server, in connect(), writes its pid to $IPCLAB_TEST_GATE.waiting and waits
               until $IPCLAB_TEST_GATE.go.PID exists: while it waits, a test knows X's OS objects exist
+
+The mixins that inject a fault (WrapsOneEnd, RefusesServer) and the Wrapped channel also serve the in-process
+loopback transports of tests/test_engine_inline.py.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ GATE_ENV = "IPCLAB_TEST_GATE"
 GATE_LIMIT = 60.0  # s a gated server waits at most (a test that forgets to open the gate still ends)
 
 
-class _Wrapped(Channel):
-    """Delegates to a real channel; subclasses replace send or recv_into."""
+class Wrapped(Channel):
+    """Delegates to a real channel; subclasses replace send or recv_into (``n`` is theirs to count with)."""
 
     def __init__(self, inner: Channel) -> None:
         self.inner = inner
@@ -48,7 +51,7 @@ class _Wrapped(Channel):
         self.inner.close()
 
 
-class _Flipper(_Wrapped):
+class _Flipper(Wrapped):
     def send(self, msg: memoryview) -> None:
         n, self.n = self.n, self.n + 1
         if n % FLIP_EVERY or not len(msg):
@@ -59,7 +62,7 @@ class _Flipper(_Wrapped):
         self.inner.send(memoryview(bad))
 
 
-class _Hanger(_Wrapped):
+class _Hanger(Wrapped):
     def recv_into(self, buf: memoryview) -> int:
         self.n += 1
         if self.n > HANG_AFTER:
@@ -68,7 +71,7 @@ class _Hanger(_Wrapped):
         return self.inner.recv_into(buf)
 
 
-class _Suicide(_Wrapped):
+class _Suicide(Wrapped):
     def recv_into(self, buf: memoryview) -> int:
         self.n += 1
         if self.n > KILL_AFTER:
@@ -76,45 +79,52 @@ class _Suicide(_Wrapped):
         return self.inner.recv_into(buf)
 
 
-class FlipTransport(PipeTransport):
-    name = "flip"
-    summary = "pipes whose client flips one byte of every 5th message"
+class WrapsOneEnd:
+    """Transport mixin (before the real transport in the bases): ``faulty_role``'s channel comes wrapped in
+    ``fault`` (a Wrapped subclass), the other end's as it is."""
+
+    faulty_role = "server"
+    fault: type[Wrapped]
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        channel = super().connect(address, role, index)
-        return _Flipper(channel) if role == "client" else channel
+        channel = super().connect(address, role, index)  # type: ignore[misc]
+        return cls.fault(channel) if role == cls.faulty_role else channel
 
 
-class HangTransport(PipeTransport):
-    name = "hang"
-    summary = "pipes whose server stops reading after 10 messages"
+class RefusesServer:
+    """Transport mixin (before the real transport in the bases): the server's connect raises ``refusal``."""
 
-    @classmethod
-    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        channel = super().connect(address, role, index)
-        return _Hanger(channel) if role == "server" else channel
-
-
-class RaiseTransport(PipeTransport):
-    name = "raise"
-    summary = "pipes whose server fails to connect"
+    refusal = "faulty transport refuses to connect (deliberate)"
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
         if role == "server":
-            raise RuntimeError("faulty transport refuses to connect (deliberate)")
-        return super().connect(address, role, index)
+            raise RuntimeError(cls.refusal)
+        return super().connect(address, role, index)  # type: ignore[misc]
 
 
-class SuicideTransport(PipeTransport):
+class FlipTransport(WrapsOneEnd, PipeTransport):
+    name = "flip"
+    summary = "pipes whose client flips one byte of every 5th message"
+    faulty_role, fault = "client", _Flipper
+
+
+class HangTransport(WrapsOneEnd, PipeTransport):
+    name = "hang"
+    summary = "pipes whose server stops reading after 10 messages"
+    fault = _Hanger
+
+
+class RaiseTransport(RefusesServer, PipeTransport):
+    name = "raise"
+    summary = "pipes whose server fails to connect"
+
+
+class SuicideTransport(WrapsOneEnd, PipeTransport):
     name = "suicide"
     summary = "pipes whose server SIGKILLs itself after 10 messages"
-
-    @classmethod
-    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        channel = super().connect(address, role, index)
-        return _Suicide(channel) if role == "server" else channel
+    fault = _Suicide
 
 
 class ChattyTransport(PipeTransport):

@@ -16,6 +16,7 @@ import time
 
 import psutil
 import pytest
+from conftest import posix_mq_exists
 from test_faults import fault_env, run_dir_of, start, wait_for
 
 from ipclab import cleanup
@@ -48,14 +49,6 @@ def _run_dir(pid: int, objects: list[dict], root: str | None = None) -> str:
             f.write(json.dumps(rec) + "\n")
         f.write("not json\n{\"kind\": \"shm\", \"id\": \"/etc/passwd\"}\n")  # ignored, never trusted
     return d
-
-
-def _posix_mq_exists(name: str) -> bool:
-    try:
-        posix_ipc.MessageQueue(name).close()
-    except posix_ipc.ExistentialError:
-        return False
-    return True
 
 
 def _sysv_exists(key: int) -> bool:
@@ -146,13 +139,13 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
             assert text not in listed
         assert live in dry.stdout.splitlines()[-1]  # "left alone: N live run(s): ..."
         assert all(os.path.exists(p) for p in (shm_path, orphan, fifo, sock_path, stale))
-        assert _posix_mq_exists(mq_name) and _sysv_exists(sysv_key)
+        assert posix_mq_exists(mq_name) and _sysv_exists(sysv_key)
 
         done = cli("clean", check=True)
         assert "removed" in done.stdout and "left alone: " in done.stdout
         for path in (shm_path, orphan, f"/dev/shm/sem.ipclab-sem-{tag}", fifo, sock_path, stale):
             assert not os.path.lexists(path), path
-        assert not _posix_mq_exists(mq_name)
+        assert not posix_mq_exists(mq_name)
         assert not _sysv_exists(sysv_key)
         assert _sysv_exists(foreign_key), "a recorded key without ipclab's prefix must survive"
         for path in (foreign, live_shm, precious, keep_dir, live, os.path.join(live, "run.json")):
@@ -163,7 +156,7 @@ def test_clean_removes_recorded_objects_and_nothing_else(cli, tmp_path) -> None:
                 os.unlink(path)
         for d in dirs + [keep_dir]:
             shutil.rmtree(d, ignore_errors=True)
-        if _posix_mq_exists(mq_name):
+        if posix_mq_exists(mq_name):
             posix_ipc.unlink_message_queue(mq_name)
         for key in (sysv_key, foreign_key):
             if key is not None and _sysv_exists(key):

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 import pytest
+from faulty_transports import RefusesServer, Wrapped, WrapsOneEnd
 
 from ipclab import results, runner
 from ipclab.config import KiB, RunConfig
@@ -28,27 +29,18 @@ from ipclab.transports.loopback import LoopbackTransport, _hubs
 FAST = Timing(setup=5.0, exit_grace=0.05, peer_grace=0.01)
 
 
-class _Stop(Channel):
-    """Answers ``after`` messages, then reads and drops everything until the loopback is torn down."""
-
-    def __init__(self, inner: Channel, after: int) -> None:
-        self.inner, self.after, self.n = inner, after, 0
-        self.set_timeout = inner.set_timeout  # type: ignore[method-assign]
-
-    def send(self, msg: memoryview) -> None:
-        self.inner.send(msg)
+class _Stop(Wrapped):
+    """Answers 10 messages, then reads and drops everything until the loopback is torn down (a thread cannot be
+    killed, so it must not hang for good)."""
 
     def recv_into(self, buf: memoryview) -> int:
         self.n += 1
-        while self.n > self.after:
+        while self.n > 10:
             self.inner.recv_into(buf)  # EOFError once torn down: the thread ends
         return self.inner.recv_into(buf)
 
-    def close(self) -> None:
-        self.inner.close()
 
-
-class _Flip(_Stop):
+class _Flip(Wrapped):
     def send(self, msg: memoryview) -> None:
         self.n += 1
         if self.n % 5 == 1 and len(msg):  # messages 0, 5, 10, ...
@@ -57,27 +49,15 @@ class _Flip(_Stop):
             msg = memoryview(bad)
         self.inner.send(msg)
 
-    def recv_into(self, buf: memoryview) -> int:
-        return self.inner.recv_into(buf)
 
-
-class Raising(LoopbackTransport):
+class Raising(RefusesServer, LoopbackTransport):
     name = "loopback-raise"
-
-    @classmethod
-    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        if role == "server":
-            raise RuntimeError("refuses to open (deliberate)")
-        return super().connect(address, role, index)
+    refusal = "refuses to open (deliberate)"
 
 
-class Hanging(LoopbackTransport):
+class Hanging(WrapsOneEnd, LoopbackTransport):
     name = "loopback-hang"
-
-    @classmethod
-    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        channel = super().connect(address, role, index)
-        return _Stop(channel, 10) if role == "server" else channel
+    fault = _Stop
 
 
 class SlowStart(LoopbackTransport):
@@ -91,13 +71,9 @@ class SlowStart(LoopbackTransport):
         return super().connect(address, role, index)
 
 
-class Flipping(LoopbackTransport):
+class Flipping(WrapsOneEnd, LoopbackTransport):
     name = "loopback-flip"
-
-    @classmethod
-    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        channel = super().connect(address, role, index)
-        return _Flip(channel, 0) if role == "client" else channel
+    faulty_role, fault = "client", _Flip
 
 
 class Small(LoopbackTransport):

@@ -23,7 +23,7 @@ import time
 
 import psutil
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, posix_mq_exists, run_cli
 from inprocess import connect, pair, rt_signals_blocked
 
 from ipclab.config import RunConfig
@@ -54,16 +54,6 @@ def _sysv_perms() -> dict[int, int]:
             fields = line.split()
             out[int(fields[0])] = int(fields[2], 8)
     return out
-
-
-def _posix_mq_exists(name: str) -> bool:
-    import posix_ipc
-
-    try:
-        posix_ipc.MessageQueue(name).close()
-    except posix_ipc.ExistentialError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -137,7 +127,7 @@ def test_posix_mq_is_0600_tracked_and_removed(workdir: str) -> None:
             assert [json.loads(line) for line in f] == [{"kind": "posix-mq", "id": n} for n in names]
     finally:
         t.teardown()
-    assert not any(_posix_mq_exists(n) for n in names)
+    assert not any(posix_mq_exists(n) for n in names)
 
 
 def test_sysv_mq_is_0600_tracked_and_removed(workdir: str) -> None:
@@ -163,7 +153,7 @@ def test_normal_run_leaves_no_queue(monkeypatch) -> None:
     result = Runner(config).run()
     assert all(c["status"] == "ok" for c in result["cells"]), [c["reason"] for c in result["cells"]]
     assert {k for k, _ in tracked} == {"posix-mq", "sysv-mq"}
-    assert not [i for k, i in tracked if k == "posix-mq" and _posix_mq_exists(i)]
+    assert not [i for k, i in tracked if k == "posix-mq" and posix_mq_exists(i)]
     assert not set(_sysv_perms()) & {i for k, i in tracked if k == "sysv-mq"}
 
 
@@ -211,7 +201,7 @@ def test_sigkill_of_a_worker_mid_run_leaves_nothing(name: str, tmp_path) -> None
     assert not workdir.exists()
     for rec in records:
         if rec["kind"] == "posix-mq":
-            assert not _posix_mq_exists(rec["id"])
+            assert not posix_mq_exists(rec["id"])
         elif rec["kind"] == "sysv-mq":
             assert rec["id"] not in _sysv_perms()
 

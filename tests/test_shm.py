@@ -84,20 +84,17 @@ def _in_thread(fn) -> tuple[threading.Thread, list]:
     return thread, errors
 
 
-@pytest.mark.parametrize("cls", [ShmTransport, MmapTransport])
-def test_wraparound_and_larger_than_ring(cls: type[RingTransport]) -> None:
-    """A 256-byte ring: record lengths that are no multiple of 8 wrap at every position, and messages of up
-    to 20x the ring stream through it in chunks while the other side drains it."""
-    sizes = [0, 1, 7, 8, 9, 63, 100, 201, 241, 249, 250, 1000, 5003]
-    rng = random.Random(7)
-    messages = [rng.randbytes(rng.choice(sizes)) for _ in range(400)]
-    with ring_pair(cls, 256) as (client, server):
+def _through_ring(cls: type[RingTransport], ring_bytes: int, messages: list[bytes], exact: bool) -> list[bytes]:
+    """Send ``messages`` from the client while a thread reads them on the server; what it read, in order.
+
+    ``exact``: each read asks for exactly the message's length (else for up to the largest message)."""
+    with ring_pair(cls, ring_bytes) as (client, server):
         got: list[bytes] = []
 
         def consume() -> None:
-            buf = memoryview(bytearray(max(sizes)))
+            buf = memoryview(bytearray(max(map(len, messages))))
             for msg in messages:
-                n = server.recv_into(buf[:len(msg)])
+                n = server.recv_into(buf[:len(msg)] if exact else buf)
                 got.append(bytes(buf[:n]))
 
         thread, errors = _in_thread(consume)
@@ -105,7 +102,17 @@ def test_wraparound_and_larger_than_ring(cls: type[RingTransport]) -> None:
             client.send(memoryview(msg))
         thread.join(30)
         assert not thread.is_alive() and not errors, errors
-    assert got == messages
+    return got
+
+
+@pytest.mark.parametrize("cls", [ShmTransport, MmapTransport])
+def test_wraparound_and_larger_than_ring(cls: type[RingTransport]) -> None:
+    """A 256-byte ring: record lengths that are no multiple of 8 wrap at every position, and messages of up
+    to 20x the ring stream through it in chunks while the other side drains it."""
+    sizes = [0, 1, 7, 8, 9, 63, 100, 201, 241, 249, 250, 1000, 5003]
+    rng = random.Random(7)
+    messages = [rng.randbytes(rng.choice(sizes)) for _ in range(400)]
+    assert _through_ring(cls, 256, messages, exact=True) == messages
 
 
 @pytest.mark.parametrize("cls", [ShmTransport, MmapTransport])
@@ -243,21 +250,7 @@ def test_fast_and_slow_paths_agree_across_many_laps() -> None:
     rng = random.Random(11)
     sizes = [rng.choice([0, 1, 5, 8, 24, 57, 64, 100, 333, 500]) for _ in range(3000)]
     messages = [rng.randbytes(n) for n in sizes]
-    with ring_pair(ShmTransport, 1024) as (client, server):
-        got: list[bytes] = []
-
-        def consume() -> None:
-            buf = memoryview(bytearray(600))
-            for _ in messages:
-                n = server.recv_into(buf)
-                got.append(bytes(buf[:n]))
-
-        thread, errors = _in_thread(consume)
-        for msg in messages:
-            client.send(memoryview(msg))
-        thread.join(30)
-        assert not thread.is_alive() and not errors, errors
-    assert got == messages
+    assert _through_ring(ShmTransport, 1024, messages, exact=False) == messages
 
 
 @pytest.mark.parametrize("cls", RING_CLASSES)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import patterns, results, stats
+from .. import patterns, results
 from ..config import RunConfig, format_size
 from ..declarations import PatternSpec
 from ..errors import Interrupted, IpclabError, WorkerError
 from ..patterns.common import Context
 from ..resources import explain
+from ..stats import summarize_trials
 from ..transports import get_transport, load_transport, ref_of
 from ..transports.base import CellSpec
 from .launch import Launcher, LocalProcess, WorkerSpec
@@ -186,21 +187,6 @@ def _worker_ref(cls: type) -> str | None:
 
 def _strip(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {k: {kk: vv for kk, vv in v.items() if kk not in _BLOBS} for k, v in raw.items()}
-
-
-def summarize_trials(trials: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Median across trials of every numeric figure, and each figure's relative spread (max-min)/median."""
-    summary: dict[str, float] = {}
-    spread: dict[str, float] = {}
-    # Every figure any trial recorded (a first trial that lost every datagram has no latency figures).
-    keys = list(dict.fromkeys(k for t in trials for k, v in t.items()
-                              if isinstance(v, (int, float)) and not isinstance(v, bool)))
-    for key in keys:
-        values = [t[key] for t in trials if isinstance(t.get(key), (int, float))]
-        if values:
-            summary[key] = stats.median(values)
-            spread[key] = stats.relative_spread(values)
-    return summary, spread
 
 
 def run(config: RunConfig, **kwargs: Any) -> dict[str, Any]:

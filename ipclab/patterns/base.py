@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..declarations import PatternOption
+from ..declarations import Metric, PatternOption, Per
 from .common import HEADER_SIZE, Context
 
 
@@ -42,6 +42,17 @@ def int_option(name: str, help: str, default: int, low: int, high: int, what: st
         return parse_int(value, flag, low, high, what)
 
     return PatternOption(name=name, help=help, default=default, parse=parse, metavar=metavar)
+
+
+TITLES = {"stdev": "standard deviation"}  # summary names spelled out in a metric's title
+
+
+def latency_metrics(prefix: str, what: str, per: Per, names: tuple[str, ...] = ("p50", "p99")) -> tuple[Metric, ...]:
+    """The declared µs figures (lower is better) of a timed distribution: for each summary name ("p50", "max",
+    "p99.9"...) the key ``{prefix}_{name}_us`` that loops.latency_figures writes, titled "{what}, {name}";
+    a percentile carries its number."""
+    return tuple(Metric(f"{prefix}_{name.replace('.', '')}_us", f"{what}, {TITLES.get(name, name)}", "µs", False,
+                        per, float(name[1:]) if name.startswith("p") else None) for name in names)
 
 
 def option(ctx_options: dict[str, Any], spec_option: PatternOption) -> Any:

@@ -25,10 +25,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import by_role, int_option, needs_header, option, pair_roles
-from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
-from .loops import LOST, Tally, latency_figures, round_trips, send_markers
+from ..declarations import PatternSpec, TrafficShape
+from .base import by_role, int_option, latency_metrics, needs_header, option, pair_roles
+from .common import HEADER, HEADER_SIZE, Context, IntegrityError, cpu_figures, encode_samples, receive_buffer
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 60
 LABELS = {"server": "acknowledger", "client": "sender"}
@@ -43,10 +43,7 @@ SPEC = PatternSpec(
     headline="burst_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=(
-        Metric("burst_p50_us", "burst of K messages + ack, p50", "µs", False, "burst", 50.0),
-        Metric("burst_p99_us", "burst of K messages + ack, p99", "µs", False, "burst", 99.0),
-    ),
+    metrics=latency_metrics("burst", "burst of K messages + ack", "burst"),
     tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg"),
     report_tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg", "loss_pct"),
     sample_key="bursts",
@@ -57,6 +54,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
     """Pattern-level n/a (the runner asks after the transport's own check)."""
     if transport.reliable:
@@ -87,13 +86,9 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 
     # Duration runs and lossy transports: until the end marker, EOF or (lossy) the idle timeout. A burst is
     # acked only when all K of its messages came (lossy: one lost message loses the burst, as the client sees).
-    if not ctx.reliable:
-        ch.set_timeout(IDLE_TIMEOUT)
-    mark_at, mark_value = marker_test(ctx.payload)
+    mark_at, mark_value = serve_until_end(ch, ctx)
     acked = incomplete = got = 0
     current = -1  # the burst being received (lossy: from the header)
-    if warmup == 0:
-        probe.begin()
     while True:
         try:
             recv(rmv)
@@ -129,11 +124,10 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     size = ctx.size
     k = option(ctx.options, BURST)
-    sbuf, rbuf = bytearray(ctx.payload), bytearray(size)
-    smv, rmv = memoryview(sbuf), memoryview(rbuf)
+    sbuf = bytearray(ctx.payload)
+    smv = memoryview(sbuf)
+    rbuf, rmv, rbody, want_body = receive_buffer(ctx)  # the ack's header is the burst number: compare its body
     hdr = size >= HEADER_SIZE
-    body = HEADER_SIZE if hdr else 0  # the ack's header is the burst number: compare what follows it
-    sbody, rbody = smv[body:], rmv[body:]
     send, recv = ch.send, ch.recv_into
     clock = time.perf_counter_ns
     pack, unpack = HEADER.pack_into, HEADER.unpack_from
@@ -161,12 +155,12 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
             if not lossy:
                 raise IntegrityError(f"burst {burst}: the ack carries burst {acked}")
             tally.stale += 1  # the late ack of an earlier burst
-        if verify and burst >= warmup and rbody != sbody:  # after t1: never inside the timed window
+        if verify and burst >= warmup and rbody != want_body:  # after t1: never inside the timed window
             tally.corrupt += 1
         return t1 - t0
 
     samples, n, lost = round_trips(ctx, exchange, ch)
-    if n and not verify and rbody != sbody:  # the last ack is checked byte for byte in any case
+    if n and not verify and rbody != want_body:  # the last ack is checked byte for byte in any case
         tally.corrupt += 1
     if lossy or ctx.duration is not None:
         send_markers(send, ctx.payload, lossy)

@@ -55,6 +55,15 @@ def marker_test(payload: bytes) -> tuple[int, int]:
     return 0, -1  # never matches: empty messages carry no marker
 
 
+def receive_buffer(ctx: Context) -> tuple[bytearray, memoryview, memoryview, memoryview]:
+    """A receiver's S-byte buffer, a view of it, and the two bodies a byte-for-byte check compares: the view's
+    and the payload's, after the header when there is one (the header differs in every message)."""
+    rbuf = bytearray(ctx.size)
+    rmv = memoryview(rbuf)
+    at = HEADER_SIZE if ctx.size >= HEADER_SIZE else 0
+    return rbuf, rmv, rmv[at:], memoryview(ctx.payload)[at:]
+
+
 def new_samples(n: int) -> array:
     """A preallocated array of n signed 64-bit samples (no allocation in the loop that fills it)."""
     return array("q", bytes(8 * n))
@@ -126,6 +135,15 @@ class Context:
             clients=cfg.get("clients", 1),
             options=dict(cfg.get("options") or {}),
         )
+
+
+def throughput_figures(received: int, elapsed_ns: int, size: int) -> dict[str, float | None]:
+    """msg/s and MB/s at a consumer: ``received`` messages, the first to the last ``elapsed_ns`` apart."""
+    if received < 2 or elapsed_ns <= 0:
+        return {"msg_s": None, "mb_s": None}
+    msg_s = (received - 1) * 1e9 / elapsed_ns  # first to last message: received-1 arrived in the interval
+    # Empty messages move messages, not bytes: MB/s is undefined there (shown as "-"), msg/s is the figure.
+    return {"msg_s": msg_s, "mb_s": msg_s * size / 1e6 if size else None}
 
 
 def cpu_figures(raw: dict[str, dict[str, Any]], messages: int) -> dict[str, float | None]:

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import by_role, pair_roles
+from .base import by_role, latency_metrics, pair_roles
 from .common import Context, cpu_figures, encode_samples
 from .loops import Tally, latency_figures, round_trips
 
@@ -32,11 +32,8 @@ SPEC = PatternSpec(
     headline="conn_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=(
-        Metric("conn_p50_us", "connect + message + close, p50", "µs", False, "connection", 50.0),
-        Metric("conn_p99_us", "connect + message + close, p99", "µs", False, "connection", 99.0),
-        Metric("conn_s", "connections per second", "conn/s", True, "connection"),
-    ),
+    metrics=latency_metrics("conn", "connect + message + close", "connection")
+    + (Metric("conn_s", "connections per second", "conn/s", True, "connection"),),
     tables=("conn_p50_us", "conn_p99_us", "cpu_us_msg"),
     sample_key="connections",
     quantiles_key="conn_quantiles_ns",
@@ -45,6 +42,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def _read_exactly(conn: Any, view: memoryview) -> int:
     """Bytes read before EOF (len(view) when the whole message came)."""
     got, total = 0, len(view)

@@ -31,7 +31,6 @@ from .base import int_option, needs_header, option
 from .common import (
     END_MARKERS,
     HEADER,
-    HEADER_SIZE,
     IDLE_TIMEOUT,
     Context,
     IntegrityError,
@@ -40,6 +39,8 @@ from .common import (
     encode_samples,
     grow,
     new_samples,
+    receive_buffer,
+    throughput_figures,
 )
 
 ORDER = 40
@@ -126,13 +127,11 @@ def _producer(ch: Any, ctx: Context, index: int) -> dict[str, Any]:
 def _consumer(ch: Any, ctx: Context) -> dict[str, Any]:
     producers, warmup, probe, count = ctx.clients, ctx.warmup, ctx.probe, ctx.count
     reliable = ctx.reliable
-    rbuf = bytearray(ctx.size)
-    rmv = memoryview(rbuf)
+    rbuf, rmv, got_body, want_body = receive_buffer(ctx)  # sizes below the header are n/a here
     recv = ch.recv_into
     clock = time.perf_counter_ns
     unpack = HEADER.unpack_from
     verify = ctx.verify
-    got_body, want_body = rmv[HEADER_SIZE:], memoryview(ctx.payload)[HEADER_SIZE:]
     expected = None if count is None else producers * count  # measured messages, if known
     if not reliable:
         ch.set_timeout(IDLE_TIMEOUT)
@@ -238,12 +237,7 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
         "per_producer": consumer["per_producer"], "fair_window": consumer["window"],
         "fair_window_msgs": sum(consumer["window"] or ()),
     }
-    elapsed = out["elapsed_ns"]
-    if received >= 2 and elapsed > 0:
-        out["msg_s"] = (received - 1) * 1e9 / elapsed
-        out["mb_s"] = out["msg_s"] * ctx.size / 1e6
-    else:
-        out["msg_s"] = out["mb_s"] = None
+    out.update(throughput_figures(received, out["elapsed_ns"], ctx.size))
     out.update(fairness(consumer["window"] or []))
     if out["fair_jain"] is None:  # the tables show the cell empty with this note, not the table missing
         out["missing"] = {key: NO_WINDOW for key in ("fair_jain", "share_min_pct", "share_max_pct")}

@@ -1,4 +1,5 @@
-"""Loops the round-trip patterns share: the timed client loop, end markers, and the figures of its samples.
+"""Loops the round-trip patterns share: the timed client loop, end markers, and the figures of its samples
+(streams use the last two as well).
 
 ``round_trips(ctx, exchange)`` is the client side of every pattern that times one exchange at a time and may
 lose it (reqrep, connect, burst, and pingpong on lossy transports): warm-up, the measured window (count or
@@ -20,7 +21,17 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import stats
-from .common import END_MARKERS, REPLY_TIMEOUT, Context, decode_samples, end_marker, grow, new_samples
+from .common import (
+    END_MARKERS,
+    IDLE_TIMEOUT,
+    REPLY_TIMEOUT,
+    Context,
+    decode_samples,
+    end_marker,
+    grow,
+    marker_test,
+    new_samples,
+)
 
 LOST = -1  # what exchange() returns when the reply did not come within the timeout (lossy transports)
 DEFAULT_CAP = 1 << 16  # initial sample array of a duration run (grown by doubling)
@@ -75,6 +86,17 @@ def round_trips(ctx: Context, exchange: Callable[[int], int], channel: Any = Non
             cap = len(samples)
     probe.end()
     return samples, n, lost
+
+
+def serve_until_end(channel: Any, ctx: Context) -> tuple[int, int]:
+    """Before a server's loop that runs until the end marker (duration runs, lossy transports): a lossy channel
+    gets the IDLE_TIMEOUT, and the CPU window opens now when no warm-up comes first. Returns the end marker's
+    test (index, value), as common.marker_test. The loop itself stays in the pattern: it is the timed echo."""
+    if not ctx.reliable:
+        channel.set_timeout(IDLE_TIMEOUT)
+    if ctx.warmup == 0:
+        ctx.probe.begin()
+    return marker_test(ctx.payload)
 
 
 def send_markers(send: Callable[[memoryview], Any], payload: bytes, lossy: bool, length: int | None = None) -> None:

@@ -9,23 +9,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..declarations import Metric, PatternSpec, TrafficShape
+from ..declarations import PatternSpec, TrafficShape
 from ..transports.channels import hot_io
-from .base import by_role, pair_roles
+from .base import by_role, latency_metrics, pair_roles
 from .common import (
     HEADER,
     HEADER_SIZE,
-    IDLE_TIMEOUT,
     Context,
     IntegrityError,
     cpu_figures,
     encode_samples,
     end_marker,
     grow,
-    marker_test,
     new_samples,
 )
-from .loops import LOST, Tally, latency_figures, round_trips, send_markers
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 10
 LABELS = {"server": "echo server", "client": "client"}
@@ -38,16 +36,8 @@ SPEC = PatternSpec(
     headline="rtt_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=(
-        Metric("rtt_min_us", "round trip, min", "µs", False, "round trip"),
-        Metric("rtt_p50_us", "round trip, p50", "µs", False, "round trip", 50.0),
-        Metric("rtt_mean_us", "round trip, mean", "µs", False, "round trip"),
-        Metric("rtt_p90_us", "round trip, p90", "µs", False, "round trip", 90.0),
-        Metric("rtt_p99_us", "round trip, p99", "µs", False, "round trip", 99.0),
-        Metric("rtt_p999_us", "round trip, p99.9", "µs", False, "round trip", 99.9),
-        Metric("rtt_max_us", "round trip, max", "µs", False, "round trip"),
-        Metric("rtt_stdev_us", "round trip, standard deviation", "µs", False, "round trip"),
-    ),
+    metrics=latency_metrics("rtt", "round trip", "round trip",
+                            ("min", "p50", "mean", "p90", "p99", "p99.9", "max", "stdev")),
     tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
     report_tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
     sample_key="round_trips",
@@ -58,6 +48,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
     size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
     rbuf = bytearray(size)
@@ -81,13 +73,9 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
         return {"echoed": warmup + ctx.count, "probe": probe.result()}
 
     # Duration runs and lossy transports: echo until the end marker, EOF or (lossy) the idle timeout.
-    if not ctx.reliable:
-        ch.set_timeout(IDLE_TIMEOUT)
-    mark_at, mark_value = marker_test(ctx.payload)
+    mark_at, mark_value = serve_until_end(ch, ctx)
     total = None if ctx.count is None else warmup + ctx.count
     echoed = 0
-    if warmup == 0:
-        probe.begin()
     while True:
         try:
             recv(rmv)

@@ -23,10 +23,10 @@ import hashlib
 import time
 from typing import Any
 
-from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import by_role, pair_roles
-from .common import HEADER, HEADER_SIZE, IDLE_TIMEOUT, Context, IntegrityError, cpu_figures, encode_samples, marker_test
-from .loops import LOST, Tally, latency_figures, round_trips, send_markers
+from ..declarations import PatternSpec, TrafficShape
+from .base import by_role, latency_metrics, pair_roles
+from .common import HEADER, HEADER_SIZE, Context, IntegrityError, cpu_figures, encode_samples, receive_buffer
+from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 30
 LABELS = {"server": "reply server", "client": "requester"}
@@ -39,10 +39,7 @@ SPEC = PatternSpec(
     headline="ttlb_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=(
-        Metric("ttlb_p50_us", "request to last reply byte, p50", "µs", False, "request", 50.0),
-        Metric("ttlb_p99_us", "request to last reply byte, p99", "µs", False, "request", 99.0),
-    ),
+    metrics=latency_metrics("ttlb", "request to last reply byte", "request"),
     tables=("ttlb_p50_us", "ttlb_p99_us", "mb_s", "cpu_us_msg"),
     sample_key="requests",
     quantiles_key="ttlb_quantiles_ns",
@@ -51,6 +48,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def not_applicable(transport: Any, size: int, options: Any = None) -> str | None:
     """Pattern-level n/a (the runner asks after the transport's own check)."""
     if size == 0:
@@ -60,11 +59,6 @@ def not_applicable(transport: Any, size: int, options: Any = None) -> str | None
 
 def request_size(size: int) -> int:
     return min(HEADER_SIZE, size)
-
-
-def _body(size: int) -> int:
-    """Where the checked body of a reply starts (after the header when there is one)."""
-    return HEADER_SIZE if size >= HEADER_SIZE else 0
 
 
 def _server(ch: Any, ctx: Context) -> dict[str, Any]:
@@ -90,13 +84,9 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
         return {"served": warmup + ctx.count, "probe": probe.result()}
 
     # Duration runs and lossy transports: serve until the end marker, EOF or (lossy) the idle timeout.
-    if not ctx.reliable:
-        ch.set_timeout(IDLE_TIMEOUT)
-    mark_at, mark_value = marker_test(ctx.payload)
+    mark_at, mark_value = serve_until_end(ch, ctx)
     total = None if ctx.count is None else warmup + ctx.count
     served = 0
-    if warmup == 0:
-        probe.begin()
     while True:
         try:
             n = recv(qmv)
@@ -122,12 +112,11 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
 
 def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     size = ctx.size
-    rsize, body = request_size(size), _body(size)
+    rsize = request_size(size)
     qbuf = bytearray(ctx.payload[:rsize])
-    rbuf = bytearray(size)
-    qmv, rmv = memoryview(qbuf), memoryview(rbuf)
-    rbody = rmv[body:]
-    digest = hashlib.sha256(memoryview(ctx.payload)[body:]).digest()
+    qmv = memoryview(qbuf)
+    rbuf, rmv, rbody, want_body = receive_buffer(ctx)
+    digest = hashlib.sha256(want_body).digest()  # the published digest the replies are checked against
     sha256 = hashlib.sha256
     send, recv = ch.send, ch.recv_into
     clock = time.perf_counter_ns

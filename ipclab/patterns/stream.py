@@ -11,25 +11,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import stats
-from ..declarations import Metric, PatternSpec, TrafficShape
+from ..declarations import PatternSpec, TrafficShape
 from ..transports.channels import hot_io
-from .base import pair_roles
+from .base import latency_metrics, pair_roles
 from .common import (
-    END_MARKERS,
     HEADER,
     HEADER_SIZE,
     IDLE_TIMEOUT,
     Context,
     IntegrityError,
     cpu_figures,
-    decode_samples,
     encode_samples,
-    end_marker,
     grow,
     marker_test,
     new_samples,
+    receive_buffer,
+    throughput_figures,
 )
+from .loops import latency_figures, send_markers
 
 ORDER = 20
 LABELS = {"server": "consumer", "client": "producer"}
@@ -41,11 +40,7 @@ SPEC = PatternSpec(
     headline="mb_s",
     count_class="stream",
     labels=LABELS,
-    metrics=(
-        Metric("owl_p50_us", "one-way latency under load, p50", "µs", False, "message", 50.0),
-        Metric("owl_p99_us", "one-way latency under load, p99", "µs", False, "message", 99.0),
-        Metric("owl_max_us", "one-way latency under load, max", "µs", False, "message"),
-    ),
+    metrics=latency_metrics("owl", "one-way latency under load", "message", ("p50", "p99", "max")),
     tables=("mb_s", "msg_s", "cpu_us_msg"),
     report_tables=("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
     sample_key="received",
@@ -56,6 +51,8 @@ SPEC = PatternSpec(
 
 
 roles = pair_roles
+
+
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
     if role == "server":
         if ctx.reliable and ctx.count is not None:
@@ -101,12 +98,7 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
     probe.end()
     # An empty message cannot carry a marker: the consumer would count it as one more message.
     if ctx.size and (ctx.count is None or not ctx.reliable):
-        marker = memoryview(end_marker(ctx.payload))
-        for _ in range(1 if ctx.reliable else END_MARKERS):
-            try:
-                send(marker)
-            except (ConnectionRefusedError, BrokenPipeError):
-                break
+        send_markers(send, ctx.payload, lossy=not ctx.reliable)
     return {"sent": seq - warmup, "sent_total": seq, "probe": probe.result()}
 
 
@@ -114,16 +106,12 @@ def _consumer_counted(ch: Any, ctx: Context) -> dict[str, Any]:
     """Reliable transport, known count: every message must arrive, in order."""
     size, warmup, probe, n = ctx.size, ctx.warmup, ctx.probe, ctx.count
     assert n is not None  # run() sends only counted reliable runs here
-    rbuf = bytearray(size)
-    rmv = memoryview(rbuf)
+    rbuf, rmv, got_body, want_body = receive_buffer(ctx)
     recv = ch.recv_into
     clock = time.perf_counter_ns
     unpack = HEADER.unpack_from
     hdr = size >= HEADER_SIZE
     verify = ctx.verify
-    # Compare the payload part only: the header differs in every message.
-    body_at = HEADER_SIZE if hdr else 0
-    got_body, want_body = rmv[body_at:], memoryview(ctx.payload)[body_at:]
     corrupt = 0
     for seq in range(warmup):
         recv(rmv)
@@ -173,15 +161,12 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
     """Duration runs and lossy transports: read until the end marker, EOF, the count, or the idle timeout."""
     size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
     reliable = ctx.reliable
-    rbuf = bytearray(size)
-    rmv = memoryview(rbuf)
+    rbuf, rmv, got_body, want_body = receive_buffer(ctx)
     recv = ch.recv_into
     clock = time.perf_counter_ns
     unpack = HEADER.unpack_from
     hdr = size >= HEADER_SIZE
     verify = ctx.verify
-    body_at = HEADER_SIZE if hdr else 0
-    got_body, want_body = rmv[body_at:], memoryview(ctx.payload)[body_at:]
     mark_at, mark_value = marker_test(ctx.payload)
     expected = ctx.count  # measured messages, if known
     if not reliable:
@@ -258,20 +243,7 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
         "corrupt": consumer["corrupt"],
         "elapsed_ns": consumer["last_ns"] - consumer["first_ns"],
     }
-    elapsed = out["elapsed_ns"]
-    if received >= 2 and elapsed > 0:
-        # First to last message: received-1 messages arrived in the interval.
-        out["msg_s"] = (received - 1) * 1e9 / elapsed
-        # Empty messages move messages, not bytes: MB/s is undefined there (shown as "-"), msg/s is the figure.
-        out["mb_s"] = out["msg_s"] * ctx.size / 1e6 if ctx.size else None
-    else:
-        out["msg_s"] = out["mb_s"] = None
-    latency = sorted(decode_samples(consumer["latency"]))
-    if latency:
-        s = stats.summarize(latency)
-        out["owl_p50_us"] = s["p50"] / 1000.0
-        out["owl_p99_us"] = s["p99"] / 1000.0
-        out["owl_max_us"] = s["max"] / 1000.0
-        out["owl_quantiles_ns"] = [round(v) for v in stats.quantiles(latency)]
+    out.update(throughput_figures(received, out["elapsed_ns"], ctx.size))
+    out.update(latency_figures(consumer["latency"], "owl", ("p50", "p99", "max"))[0])
     out.update(cpu_figures(raw, received))
     return out
