@@ -117,3 +117,14 @@ def posix_mq_exists(name: str) -> bool:
     except posix_ipc.ExistentialError:
         return False
     return True
+
+
+@pytest.fixture
+def workdir():
+    """A private directory standing in for a run's (short: AF_UNIX paths are limited to 107 bytes); it must be
+    empty again when the test ends, or removing it fails the test."""
+    d = tempfile.mkdtemp(prefix="wd-")
+    yield d
+    for name in os.listdir(d):
+        os.unlink(os.path.join(d, name))
+    os.rmdir(d)

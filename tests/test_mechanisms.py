@@ -56,14 +56,6 @@ def _sysv_perms() -> dict[int, int]:
     return out
 
 
-@pytest.fixture
-def workdir():
-    d = tempfile.mkdtemp(prefix="mechtest-")
-    yield d
-    for name in os.listdir(d):
-        os.unlink(os.path.join(d, name))
-    os.rmdir(d)
-
 
 def _setup(name: str, workdir: str, shape: TrafficShape = DUPLEX, size: int = 64, clients: int = 1) -> Transport:
     return get_transport(name)(workdir, CellSpec(shape=shape, size=size, clients=clients))

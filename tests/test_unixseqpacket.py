@@ -4,9 +4,7 @@ unix-dgram's, the largest record through real workers."""
 
 from __future__ import annotations
 
-import os
 import socket
-import tempfile
 
 import pytest
 from inprocess import pair
@@ -18,14 +16,6 @@ from ipclab.transports.base import CellSpec
 
 DUPLEX = TrafficShape(duplex=True)
 
-
-@pytest.fixture
-def workdir():
-    d = tempfile.mkdtemp(prefix="seqtest-")
-    yield d
-    for name in os.listdir(d):
-        os.unlink(os.path.join(d, name))
-    os.rmdir(d)
 
 
 def _pair(workdir: str, size: int):
