@@ -98,7 +98,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(results.dumps(result))
     else:
         if config.extra.get("question") and args.format in ("table", "markdown"):  # an experiment's question
-            print(f"Question: {config.extra['question']}\n")
+            from ..untrusted import terminal_text
+
+            print(f"Question: {terminal_text(config.extra['question'])}\n")  # text from the experiment file
         sys.stdout.write(render_run_tables(result, args.format, config.extra.get("metrics")))
     for line in run_warnings(result):
         print(f"ipclab: warning: {line}", file=sys.stderr)
