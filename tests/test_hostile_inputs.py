@@ -95,8 +95,6 @@ HOSTILE = {
     "huge-size": (lambda d: d["cells"][0].update(size_bytes=10 ** 400), "size_bytes"),
     "int-quantiles": (lambda d: d["cells"][0]["trials"][0]["metrics"].update(rtt_quantiles_ns=5),
                       "rtt_quantiles_ns"),
-    "str-quantiles": (lambda d: d["cells"][0]["trials"][0]["metrics"].update(rtt_quantiles_ns="abc"),
-                      "rtt_quantiles_ns"),
     "version-0": (lambda d: d.update(format_version=0), "format_version 0"),
     "version-neg": (lambda d: d.update(format_version=-5), "format_version -5"),
 }
@@ -130,10 +128,16 @@ def test_duplicate_keys_are_refused(capsys, tmp_path) -> None:
     _one_line_error(capsys, main(["report", _write(tmp_path, "dup.json", text)]), "duplicate key 'cells'")
 
 
-def test_report_json_is_strict_json(capsys, tmp_path) -> None:
-    assert main(["report", _write(tmp_path, "r.json", BASE), "-f", "json"]) == 0
-    out = capsys.readouterr().out
-    json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in report -f json"))
+def test_report_json_is_strict_json() -> None:
+    # A figure a statistic could not compute (NaN) is null in `report -f json`, never the non-JSON NaN.
+    from ipclab.report.metrics import METRICS
+    from ipclab.report.tables import Table, render_tables
+
+    table = Table("pingpong", METRICS["rtt_p50_us"], "t", ["transport", "64 B"], [64], [["pipe", "?"]],
+                  [[float("nan")]])
+    out = render_tables([table], "json")
+    assert json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in report -f json"))[0]["values"] == \
+        [[None]]
 
 
 def test_strict_json_writes_null_for_non_finite() -> None:
@@ -168,11 +172,6 @@ def test_compare_neutralises_escape_sequences(capsys, tmp_path) -> None:
     out, err = capsys.readouterr()
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "\\x1b]8;;http://evil" in out
-
-
-def test_error_messages_stay_one_line(capsys, tmp_path) -> None:
-    name = str(tmp_path / "two\nlines\x1b[2J.json")
-    _one_line_error(capsys, main(["report", name]), "cannot read")
 
 
 @pytest.mark.parametrize("command", ["report", "compare"])
