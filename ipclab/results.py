@@ -78,8 +78,11 @@ def save(result: dict[str, Any] | Result, path: str) -> None:
             Result.from_dict(result, path)
         except ConfigError as exc:
             raise ValueError(f"refusing to write an invalid result: {exc}") from None
+    from .outputs import TEMP_SUFFIX, refuse_non_regular, temp_prefix
+
+    refuse_non_regular(path)  # a device or FIFO put there since the check is never renamed over
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ipclab-", suffix=".json.tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=TEMP_SUFFIX, dir=directory)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # an ordinary file, like any other output (mkstemp makes it 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -105,7 +105,7 @@ CASES: list[tuple[str, list[str], str, dict[str, str] | None]] = [
     # output paths
     ("output-missing-dir", ["run", "-o", "/nonexistent-ipclab/x.json"], "does not exist", None),
     ("output-readonly-dir", ["run", "-o", "/proc/x.json"], "not writable", None),
-    ("output-file-as-dir", ["run", "-o", "{d}/file/x.json"], "does not exist", None),
+    ("output-file-as-dir", ["run", "-o", "{d}/file/x.json"], "is a file, not a directory", None),
     ("output-is-dir", ["run", "-o", "{d}"], "is a directory", None),
     ("output-non-utf8", ["run", "-o", "{d}/" + BAD_BYTES + ".json"], "not valid UTF-8", None),
     # experiment files
