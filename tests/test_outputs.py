@@ -248,3 +248,23 @@ def test_a_save_killed_midway_leaves_a_temp_file_clean_finds(tmp_path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert outputs.stale_temp_files(str(tmp_path)) == [str(tmp_path / name)]
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "plot"])
+def test_report_compare_plot_never_write_into_a_fifo_or_device(capsys, tmp_path, command) -> None:
+    # With --force, `-o FIFO` used to open the FIFO and block for a reader (or write into a device as root).
+    source = tmp_path / "r.json"
+    source.write_text(json.dumps(RESULT))
+    target = str(tmp_path / "out.png")
+    os.mkfifo(target)
+    argv = {"report": ["report", str(source)], "compare": ["compare", str(source), str(source)],
+            "plot": ["plot", str(source)]}[command]
+    signal.signal(signal.SIGALRM, lambda *a: pytest.fail("blocked opening the FIFO"))
+    signal.alarm(5)
+    try:
+        code = main([*argv, "-o", target, "--force"])
+    finally:
+        signal.alarm(0)
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith("ipclab: error: -o: ") and "FIFO" in err and len(err.splitlines()) == 1
+    assert stat.S_ISFIFO(os.lstat(target).st_mode)

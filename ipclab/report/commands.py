@@ -43,11 +43,9 @@ def write_output(data: str | bytes, path: str | None, force: bool) -> bool:
         else:
             sys.stdout.write(data)
         return False
-    if os.path.isdir(path):
-        raise ConfigError(f"-o: {path!r} is a directory; give a file name")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise ConfigError(f"-o: directory {parent!r} does not exist; create it or choose another path")
+    from ..outputs import check_target
+
+    check_target(path, "-o", force=force)  # never into a device, FIFO or socket; never over a file without --force
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         # "x" makes the existence check and the creation one step: no race with another writer.
@@ -169,8 +167,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         ext = "png"
     if ext not in plot.FORMATS:
         raise ConfigError(f"-o: {path!r} must end in .png or .svg (the image format is taken from the name)")
-    if path != "-" and os.path.exists(path) and not args.force:
-        raise ConfigError(f"-o: {path!r} already exists; add --force to overwrite it or choose another name")
+    if path != "-":
+        from ..outputs import check_target
+
+        check_target(path, "-o", force=args.force)  # before the (slow) plot is drawn
     plot.require_matplotlib()
     result = results.load(args.result)
     if not result["cells"]:
