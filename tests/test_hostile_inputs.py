@@ -212,3 +212,13 @@ def test_pattern_plugin_that_raises_at_import(tmp_path) -> None:
     finally:
         patterns.__path__.remove(str(tmp_path))
         patterns.refresh()
+
+
+def test_check_neutralises_escape_sequences(capsys, tmp_path) -> None:
+    data = copy.deepcopy(BASE)
+    data["cells"][0]["transport"] = ESCAPES
+    code = main(["check", _write(tmp_path, "esc.json", data), "-e", "latency-vs-size"])
+    out, err = capsys.readouterr()
+    assert code == 1  # it does not follow the experiment; saying so must not hand the terminal escape codes
+    assert not any(ch in out + err for ch in "\x1b\x07\x9b\u202e"), repr(out[:500])
+    assert "\\x1b[31mRED" in out
