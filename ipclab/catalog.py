@@ -86,11 +86,13 @@ def open_experiment(value: str, flag: str = "--experiment") -> Experiment:
 
 def show(value: str) -> str:
     """The text of a shipped experiment (or of a file), to read or to copy and change."""
+    from .experiment import MAX_EXPERIMENT_BYTES
+    from .untrusted import read_regular, terminal_text
+
     _, path, _ = find(value, "experiments show")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # a FIFO or a device is refused, not read; the text goes to a terminal: no escape sequences
+        return terminal_text(read_regular(path, MAX_EXPERIMENT_BYTES, "experiments show").decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"experiments show: cannot read {path!r}: {exc}") from None
 
 

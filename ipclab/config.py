@@ -222,25 +222,10 @@ def check_text_path(path: str, flag: str) -> str:
 
 
 def check_output_path(path: Any, flag: str = "--output") -> str:
-    """The result path must be creatable: an existing, writable directory; never a directory itself."""
-    if not isinstance(path, str) or path == "":
-        raise ConfigError(f"{flag}: {path!r} is not a file path")
-    check_text_path(path, flag)
-    if path == "-":
-        return path
-    parent = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise ConfigError(f"{flag}: {path!r} is a directory; give a file name such as {path.rstrip('/')}/run.json")
-    if not os.path.isdir(parent):
-        raise ConfigError(f"{flag}: directory {parent!r} does not exist; create it or choose another path")
-    # A real probe, not os.access: root passes access() checks on read-only mounts.
-    import tempfile
+    """The result path must be creatable before the first cell (see ipclab.outputs.check_target; whether an
+    existing file may be replaced is decided with --force, by the run command)."""
+    from .outputs import check_target
 
-    try:
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".ipclab-probe-"):
-            pass
-    except OSError as exc:
-        raise ConfigError(
-            f"{flag}: directory {parent!r} is not writable ({exc.strerror}); choose a directory you can write to"
-        ) from None
-    return path
+    if isinstance(path, str):
+        check_text_path(path, flag)
+    return check_target(path, flag)

@@ -10,7 +10,6 @@ line. CLI flags override the file.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterable
@@ -52,14 +51,9 @@ def _line_of(text: str, key: str) -> int | None:
 
 def load(path: str) -> dict[str, Any]:
     """Parse and type-check an experiment file; returns the keys it sets (values still to be validated)."""
-    try:
-        if os.path.getsize(path) > MAX_EXPERIMENT_BYTES:
-            raise ConfigError(f"--experiment: {path!r} is larger than {MAX_EXPERIMENT_BYTES} bytes; "
-                              "an experiment file is a short TOML document")
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise ConfigError(f"--experiment: cannot read {path!r}: {exc.strerror}") from None
+    from .untrusted import read_regular
+
+    raw = read_regular(path, MAX_EXPERIMENT_BYTES, "--experiment")  # a FIFO or a device is refused, not read
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -97,10 +91,11 @@ def load(path: str) -> dict[str, Any]:
 
 def key_labels(path: str, keys: Iterable[str]) -> dict[str, str]:
     """How errors name values that came from the file: key -> 'FILE:LINE: key'."""
+    from .untrusted import read_regular
+
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
+        text = read_regular(path, MAX_EXPERIMENT_BYTES, "--experiment").decode("utf-8")
+    except (ConfigError, UnicodeDecodeError):  # load() has said what is wrong with the file, if anything
         text = ""
     labels = {}
     for key in keys:

@@ -31,8 +31,21 @@ class Invalid(ConfigError):
     """A result that is not usable: the message says where and what (one line)."""
 
 
+# No figure ipclab records comes near 1e18 (nanoseconds in 31 years); beyond it a number is hostile or corrupt,
+# and a 400-digit integer would overflow float() in compare, the plots and the HTML report.
+MAX_MAGNITUDE = 10**18
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number that every reader can turn into a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= MAX_MAGNITUDE if isinstance(value, int) else math.isfinite(value) and \
+        abs(value) <= MAX_MAGNITUDE
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_MAGNITUDE
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -47,8 +60,11 @@ def _optional(value: Any, kinds: tuple[type, ...], what: str) -> Any:
     return value
 
 
-def _figures(data: Any, what: str, *, lists: bool) -> dict[str, Any]:
+def _figures(data: Any, what: str, *, lists: bool, nulls: bool = True) -> dict[str, Any]:
     """A {name: number | None} object (with ``lists``: or a list of numbers): exporters do arithmetic on these.
+
+    A stored distribution (a key naming ``quantiles``) is a list of numbers (plots take its length); without
+    ``nulls`` a figure must be a number (spreads are compared with thresholds).
 
     ``missing`` ({figure: why it is empty}) says why a figure a table expects could not be measured in a trial.
     """
@@ -57,8 +73,10 @@ def _figures(data: Any, what: str, *, lists: bool) -> dict[str, Any]:
             if not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
                 raise Invalid(f"{what} 'missing' is not an object of reasons")
             continue
-        ok = value is None or _number(value) or (lists and isinstance(value, list) and all(map(_number, value)))
-        if not ok:
+        is_list = lists and isinstance(value, list) and all(map(_number, value))
+        if lists and "quantiles" in name and value is not None and not is_list:
+            raise Invalid(f"{what} {name!r} is not a list of numbers")
+        if not (value is None and nulls or _number(value) or is_list):
             raise Invalid(f"{what} {name!r} is not a number")
     return data
 
@@ -126,7 +144,7 @@ class Trial(_Record):
     def from_dict(cls, data: Any, what: str = "trial") -> Trial:
         data = _object(data, what)
         number = data.get("trial", 0)
-        if isinstance(number, bool) or not isinstance(number, int):
+        if not _integer(number):
             raise Invalid(f"{what} has no valid 'trial'")
         return cls(number, _figures(data.get("metrics", {}), f"{what} metrics", lists=True),
                    _object(data.get("raw", {}), f"{what} raw"), _extra(data, cls.KNOWN), tuple(data))
@@ -165,7 +183,7 @@ class Cell(_Record):
         data = _object(data, what)
         for key, kind in (("pattern", str), ("transport", str), ("size_bytes", int), ("status", str)):
             value = data.get(key)
-            if not isinstance(value, kind) or isinstance(value, bool):
+            if not isinstance(value, kind) or isinstance(value, bool) or kind is int and not _integer(value):
                 raise Invalid(f"{what} has no valid {key!r}")
         if data["size_bytes"] < 0:
             raise Invalid(f"{what} has a negative size_bytes")
@@ -174,12 +192,13 @@ class Cell(_Record):
         for key in ("reason", "placement", "traceback"):  # printed and used as dictionary keys by the exporters
             _optional(data.get(key), (str,), f"{what} {key!r}")
         for key in ("count", "warmup"):
-            _optional(data.get(key), (int,), f"{what} {key!r}")
+            if data.get(key) is not None and not _integer(data[key]):
+                raise Invalid(f"{what} {key!r} is not int")
         if data.get("duration_s") is not None and not _number(data["duration_s"]):
             raise Invalid(f"{what} 'duration_s' is not a number")
         cpus = data.get("cpus")
         if cpus is not None and not (isinstance(cpus, dict) and all(
-                v is None or isinstance(v, list) and all(isinstance(c, int) for c in v) for v in cpus.values())):
+                v is None or isinstance(v, list) and all(map(_integer, v)) for v in cpus.values())):
             raise Invalid(f"{what} 'cpus' is not an object of CPU lists")
         trials = data.get("trials", [])
         warnings = data.get("warnings", [])
@@ -190,7 +209,7 @@ class Cell(_Record):
             data.get("count"), data.get("duration_s"), data.get("warmup"), data.get("placement"), cpus,
             [Trial.from_dict(t, f"{what} trial {j}") for j, t in enumerate(trials)],
             _figures(data.get("summary", {}), f"{what} summary", lists=False),
-            _figures(data.get("spread", {}), f"{what} spread", lists=False),
+            _figures(data.get("spread", {}), f"{what} spread", lists=False, nulls=False),
             [Warning.from_json(w, f"{what} warning {j}") for j, w in enumerate(warnings)],
             data.get("traceback"), _extra(data, cls.KNOWN), tuple(data))
 
@@ -232,8 +251,10 @@ class Result(_Record):
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise Invalid(f"missing \"format\": \"{FORMAT}\"")
         version = data.get("format_version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not isinstance(version, int) or isinstance(version, bool):
             raise Invalid("missing format_version")
+        if version < 1:
+            raise Invalid(f"format_version {version} is not one this ipclab knows (1 to {FORMAT_VERSION})")
         if version > FORMAT_VERSION:
             raise Invalid(f"format_version {version} is newer than this ipclab understands ({FORMAT_VERSION}); "
                           "upgrade ipclab")
@@ -244,6 +265,7 @@ class Result(_Record):
         if not isinstance(data.get("interrupted", False), bool):
             raise Invalid("'interrupted' is not true or false")
         metadata = _object(data.get("metadata", {}), "metadata")
+        _check_metadata(metadata)
         config = _object(data.get("config", {}), "config")
         _check_config(config)
         cells = [Cell.from_dict(c, f"cell {i}") for i, c in enumerate(data["cells"])]
@@ -256,12 +278,32 @@ class Result(_Record):
                 "config": self.config, "cells": [c.to_dict() for c in self.cells]}
 
 
+# Metadata the reports print or count: text fields, and the CPU figures (len() of the affinity list).
+META_TEXT = ("ipclab_version", "python_version", "python_implementation", "os", "kernel", "machine", "cpu_model",
+             "virtualization", "clocksource")
+
+
+def _check_metadata(meta: Mapping[str, Any]) -> None:
+    for key in META_TEXT:
+        _optional(meta.get(key), (str,), f"metadata {key!r}")
+    affinity = meta.get("cpu_affinity")
+    if affinity is not None and not (isinstance(affinity, list) and all(map(_integer, affinity))):
+        raise Invalid("metadata 'cpu_affinity' is not a list of CPU numbers")
+    if meta.get("cpu_count") is not None and not _integer(meta["cpu_count"]):
+        raise Invalid("metadata 'cpu_count' is not int")
+    load = meta.get("load_average")
+    if load is not None and not (isinstance(load, list) and all(map(_number, load))):
+        raise Invalid("metadata 'load_average' is not a list of numbers")
+
+
 def _check_config(config: Mapping[str, Any]) -> None:
     """The config keys the reports read: trials (a count), the swept lists, pin and the experiment notes."""
-    _optional(config.get("trials"), (int,), "config 'trials'")
+    if config.get("trials") is not None and not _integer(config["trials"]):
+        raise Invalid("config 'trials' is not int")
     for key, kind in (("transports", str), ("patterns", str), ("sizes", int)):
         items = config.get(key, [])
-        if not isinstance(items, list) or not all(isinstance(i, kind) and not isinstance(i, bool) for i in items):
+        if not isinstance(items, list) or not all(isinstance(i, kind) and not isinstance(i, bool)
+                                                  and (kind is str or _integer(i)) for i in items):
             raise Invalid(f"config {key!r} is not a list of {kind.__name__}")
     for key in ("pin", "experiment", "output"):
         _optional(config.get(key), (str,), f"config {key!r}")

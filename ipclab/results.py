@@ -78,8 +78,11 @@ def save(result: dict[str, Any] | Result, path: str) -> None:
             Result.from_dict(result, path)
         except ConfigError as exc:
             raise ValueError(f"refusing to write an invalid result: {exc}") from None
+    from .outputs import TEMP_SUFFIX, refuse_non_regular, temp_prefix
+
+    refuse_non_regular(path)  # a device or FIFO put there since the check is never renamed over
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ipclab-", suffix=".json.tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=TEMP_SUFFIX, dir=directory)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # an ordinary file, like any other output (mkstemp makes it 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -111,16 +114,12 @@ def validate(data: Any, path: str = "<result>") -> None:
 
 
 def _read(path: str) -> Any:
+    """The parsed JSON of a result file: a regular file under the size cap, strict JSON (no NaN, no duplicate
+    keys); one-line ConfigError otherwise (a FIFO or /dev/zero is refused at once, not read)."""
+    from .untrusted import loads_json, read_regular
+
+    raw = read_regular(path, MAX_RESULT_BYTES, "result file")
     try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read result file {path!r}: {exc.strerror}") from None
-    if size > MAX_RESULT_BYTES:
-        raise ConfigError(f"result file {path!r} is {size} bytes, above the {MAX_RESULT_BYTES} byte limit")
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read result file {path!r}: {exc.strerror}") from None
+        return loads_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: hostile deep nesting
         raise ConfigError(f"{path!r} is not an ipclab result (not valid JSON: {exc})") from None

@@ -129,7 +129,7 @@ def test_csv_and_markdown_formats(cli, tmp_path) -> None:
     assert {r["transport"] for r in rows} == {"pipe", "tcp"}
     p50 = [r for r in rows if r["metric"] == "rtt_p50_us"]
     assert len(p50) == 2 and all(float(r["value"]) > 0 for r in p50)
-    proc = cli("run", "-t", "pipe", "-s", "64", "-n", "100", "-q", "-o", str(out), "--format", "markdown")
+    proc = cli("run", "-t", "pipe", "-s", "64", "-n", "100", "-q", "-o", str(out), "--force", "--format", "markdown")
     assert "| transport" in proc.stdout and "|:--" in proc.stdout
 
 

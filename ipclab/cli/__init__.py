@@ -70,7 +70,10 @@ def _main(argv: list[str] | None) -> int:
             return 2
         return handler(args)
     except IpclabError as exc:
-        print(f"ipclab: error: {exc}", file=sys.stderr)
+        from ..untrusted import terminal_text
+
+        # One line, whatever a file name or a file's text put in the message: no newline, no escape sequence.
+        print(f"ipclab: error: {terminal_text(str(exc), newlines=False)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ipclab: interrupted", file=sys.stderr)

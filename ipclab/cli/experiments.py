@@ -97,8 +97,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if "metrics" in experiment.keys:
         check_metrics(experiment.keys["metrics"], f"{experiment.path}: metrics")
     path = args.result
-    if not os.path.isfile(path):  # nothing handed in is bad input; a broken file is a failed check
+    if not os.path.exists(path):  # nothing handed in is bad input; a broken file is a failed check
         raise ConfigError(f"check: no result file {path!r}; give the JSON file 'ipclab run' wrote")
+    if not os.path.isfile(path):  # a FIFO, a device, a directory: refused without being opened
+        raise ConfigError(f"check: {path!r} is not a regular file; give the JSON file 'ipclab run' wrote")
     try:
         result: Any = results.load(path)
     except ConfigError as exc:
@@ -106,8 +108,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         problems = check(result, experiment, path)
     if problems:
-        for line in problems:
-            print(f"{path}: {line}")
+        from ..untrusted import terminal_text
+
+        for line in problems:  # problems quote the file's names and values: no escape sequence reaches a terminal
+            print(f"{path}: {terminal_text(line, newlines=False)}")
         print(f"{path} does not follow experiment {experiment.label!r}: {len(problems)} problem(s)")
         return 1
     cells = result["cells"]

@@ -7,13 +7,12 @@ this module adds only what is not part of the config: --experiment, --format and
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from typing import Any
 
 from ..config import FORMATS, RunConfig
-from ..errors import ConfigError, Interrupted
+from ..errors import Interrupted
 from .common import add_command, formatter, terminate_as_exception
 
 
@@ -33,6 +32,7 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument("--format", "-f", choices=FORMATS, default="table",
                      help="what to print: tables (table, markdown, csv) or the whole result (json)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    run.add_argument("--force", action="store_true", help="overwrite the --output file if it exists")
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
@@ -57,23 +57,25 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .. import results
+    from ..outputs import SaveFailed, check_default_dir, check_target
     from ..progress import Progress
     from ..runner import Runner
 
     config = build_config(args)
     path = config.output
     if path is None:
-        try:
-            os.makedirs("results", exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--output: cannot create the default directory results/ ({exc.strerror}); "
-                              "pass --output PATH") from None
+        check_default_dir("results")
         path = results.default_path("results")
+    # Everything the first save needs, checked before the first cell: no measurement is lost to a bad path.
+    check_target(path, "--output", force=args.force)
     to_stdout = path == "-"
 
     def save(result: dict[str, Any]) -> None:
         if not to_stdout:
-            results.save(result, path)
+            try:
+                results.save(result, path)
+            except OSError as exc:  # a full disk mid-sweep: stop, and keep what was measured elsewhere
+                raise SaveFailed(_rescued(result, path, exc)) from None
 
     runner = Runner(config, on_cell=save)
     interrupted: Interrupted | None = None
@@ -98,7 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(results.dumps(result))
     else:
         if config.extra.get("question") and args.format in ("table", "markdown"):  # an experiment's question
-            print(f"Question: {config.extra['question']}\n")
+            from ..untrusted import terminal_text
+
+            print(f"Question: {terminal_text(config.extra['question'])}\n")  # text from the experiment file
         sys.stdout.write(render_run_tables(result, args.format, config.extra.get("metrics")))
     for line in run_warnings(result):
         print(f"ipclab: warning: {line}", file=sys.stderr)
@@ -109,6 +113,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         stream = sys.stdout if args.format in ("table", "markdown") else sys.stderr
         print(f"\nresult saved to {path}", file=stream)
     return 1 if failed else 0
+
+
+def _rescued(result: dict[str, Any], path: str, exc: OSError) -> str:
+    """The one line for a save that failed mid-sweep, after writing the result measured so far elsewhere."""
+    from .. import results
+    from ..outputs import rescue
+
+    result["interrupted"] = True  # the sweep stops here: cells after this one were never measured
+    where = rescue(results.dumps(result), path, exc)
+    cells = len(result["cells"])
+    return (f"cannot save the result to {path!r} ({exc.strerror or exc}); the {cells} cell(s) measured so far are "
+            f"saved to {where}; free space or choose another --output, then rerun")
 
 
 def render_run_tables(result: dict[str, Any], fmt: str, metrics: list[str] | None = None) -> str:

@@ -12,10 +12,12 @@ Public names: ``PATTERNS`` (name -> module name), ``get_pattern(name)`` (the mod
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from types import ModuleType
 
 from ..declarations import PatternSpec
+from ..errors import ConfigError
 
 LAST = 1000  # ORDER of a module that declares none: after the built-in patterns
 
@@ -28,12 +30,27 @@ def discover(paths: list[str] | None = None) -> dict[str, ModuleType]:
     for info in pkgutil.iter_modules(paths if paths is not None else __path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        module = _import(f"{__name__}.{info.name}")
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, PatternSpec):
             found.append((getattr(module, "ORDER", LAST), spec.name, module))
     found.sort(key=lambda item: (item[0], item[1]))
     return {name: module for _, name, module in found}
+
+
+def _import(name: str) -> ModuleType:
+    """Import a pattern module; one that raises (a broken plug-in dropped into the package) is a ConfigError
+    naming the file, the exception and the fix, not a traceback from deep inside discovery."""
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - anything a plug-in raises at import is the plug-in's fault
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        where = spec.origin if spec is not None and spec.origin else name
+        raise ConfigError(f"pattern module {where!r} failed to import ({type(exc).__name__}: {exc}); fix it or "
+                          "remove the file") from None
 
 
 def refresh() -> None:

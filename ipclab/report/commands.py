@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import closest, split_list
 from ..errors import ConfigError, IpclabError
+from ..untrusted import terminal_text
 from .metrics import METRICS, report_metrics
 
 REPORT_FORMATS = ("table", "github", "markdown", "latex", "csv", "html", "json")
@@ -42,11 +43,9 @@ def write_output(data: str | bytes, path: str | None, force: bool) -> bool:
         else:
             sys.stdout.write(data)
         return False
-    if os.path.isdir(path):
-        raise ConfigError(f"-o: {path!r} is a directory; give a file name")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise ConfigError(f"-o: directory {parent!r} does not exist; create it or choose another path")
+    from ..outputs import check_target
+
+    check_target(path, "-o", force=force)  # never into a device, FIFO or socket; never over a file without --force
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         # "x" makes the existence check and the creation one step: no race with another writer.
@@ -60,8 +59,8 @@ def write_output(data: str | bytes, path: str | None, force: bool) -> bool:
 
 
 def _warn(lines: list[str]) -> None:
-    for line in lines:
-        print(f"ipclab: warning: {line}", file=sys.stderr)
+    for line in lines:  # warnings quote names and reasons from the file: no escape sequence reaches stderr
+        print(f"ipclab: warning: {terminal_text(line, newlines=False)}", file=sys.stderr)
 
 
 def report_tables(result: dict[str, Any], metrics: list[str] | None, path: str = "the result") -> list[Any]:
@@ -149,6 +148,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             md = fmt != "table"
             head = "**Warnings**\n\n" if md else "warnings:\n"
             text += "\n" + head + "".join(f"- {w}\n" if md else f"  - {w}\n" for w in warnings)
+    if fmt not in ("csv", "json", "html"):  # (CSV: see csv_cell; JSON escapes controls; HTML: html.escape)
+        text = terminal_text(text)  # names and reasons from the file: no escape sequence reaches a terminal
     write_output(text, args.output, args.force)
     # In a file or a machine format the user would not see them: say them on stderr as well.
     if to_file or fmt in ("csv", "json", "latex"):
@@ -166,8 +167,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         ext = "png"
     if ext not in plot.FORMATS:
         raise ConfigError(f"-o: {path!r} must end in .png or .svg (the image format is taken from the name)")
-    if path != "-" and os.path.exists(path) and not args.force:
-        raise ConfigError(f"-o: {path!r} already exists; add --force to overwrite it or choose another name")
+    if path != "-":
+        from ..outputs import check_target
+
+        check_target(path, "-o", force=args.force)  # before the (slow) plot is drawn
     plot.require_matplotlib()
     result = results.load(args.result)
     if not result["cells"]:
@@ -192,7 +195,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         text = compare.render_json(comp)
     else:
         head = f"A = {args.a}\nB = {args.b}\n\n"
-        text = head + compare.render_text(comp, args.format, args.alpha)
+        text = terminal_text(head + compare.render_text(comp, args.format, args.alpha))  # names from the files
     to_file = write_output(text, args.output, args.force)
     if to_file or args.format in ("csv", "json"):
         _warn(comp.warnings)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import stats
 from ..config import format_size
 from ..patterns import specs
+from ..untrusted import csv_cell, strict_json
 from .metrics import METRICS, Metric, belongs, default_metrics, format_number
 
 ALPHA = 0.05
@@ -194,10 +194,10 @@ def render_csv(comp: Comparison) -> str:
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else str(v).lower() if isinstance(v, bool) else
-                             repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+        writer.writerow({k: csv_cell("" if v is None else str(v).lower() if isinstance(v, bool) else
+                                     repr(v) if isinstance(v, float) else v) for k, v in row.items()})
     return out.getvalue()
 
 
 def render_json(comp: Comparison) -> str:
-    return json.dumps({"rows": records(comp), "warnings": comp.warnings, "notes": comp.notes}, indent=1) + "\n"
+    return strict_json({"rows": records(comp), "warnings": comp.warnings, "notes": comp.notes}, indent=1) + "\n"

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import format_size
+from ..untrusted import csv_cell, strict_json
 from .metrics import METRICS, Metric, belongs, default_metrics, format_number
 
 SPREAD_MARK = 0.10
@@ -136,13 +136,13 @@ def render_csv(tables: list[Table]) -> str:
             name = row[0].split(" [")[0]
             for size, text, value in zip(t.sizes, row[1:], vals):
                 status = "ok" if value is not None else (text.split(" ")[0] if text else "missing")
-                writer.writerow([t.pattern, t.metric.key, t.metric.unit, name, size,
-                                 "" if value is None else repr(float(value)), status])
+                writer.writerow([csv_cell(f) for f in (t.pattern, t.metric.key, t.metric.unit, name, size,
+                                                       "" if value is None else repr(float(value)), status)])
     return out.getvalue()
 
 
 def render_json(tables: list[Table]) -> str:
-    return json.dumps([{"pattern": t.pattern, "metric": t.metric.key, "unit": t.metric.unit, "title": t.title,
+    return strict_json([{"pattern": t.pattern, "metric": t.metric.key, "unit": t.metric.unit, "title": t.title,
                         "sizes": t.sizes, "transports": [r[0] for r in t.rows], "values": t.values,
                         "notes": t.notes} for t in tables], indent=1) + "\n"
 
