@@ -6,7 +6,10 @@ start time) and ``objects.jsonl`` (one record per OS object created outside the 
 the object is created; see transports/ledger.py). A directory whose runner is no longer alive is stale: the objects
 its records name (shared-memory segments, POSIX and SysV message queues, FIFOs, socket files) are removed,
 then the directory itself. Entries of /dev/shm and /dev/mqueue whose name starts with ``ipclab`` and that no
-live run claims are removed too (SysV queues have no name, so only records know them).
+live run claims are removed too (SysV queues have no name, so only records know them), except those whose name
+says their owner (``ipclab-PID-START-...``, see transports/ledger.owned_name) and whose owner still runs: a live
+run is recognised wherever it keeps its directory (another TMPDIR, a private /tmp). Temp files of a save that
+was killed (``results/.ipclab-PID-*.json.tmp`` whose writer is gone) are removed as well.
 
 Race-free against a run starting meanwhile: /dev/shm and /dev/mqueue are listed *before* the run directories
 are read, and a run records an object before creating it, so every listed object of a live run is claimed.
@@ -29,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .transports.ledger import OBJECTS_FILE, RUN_FILE
+from .transports.ledger import OBJECTS_FILE, RUN_FILE, start_ticks
 
 SHM_DIR = "/dev/shm"
 MQUEUE_DIR = "/dev/mqueue"
@@ -37,6 +40,8 @@ PREFIX = "ipclab"
 YOUNG_DIR = 60.0  # s: a directory without run.json this young may be a run being born; leave it alone
 _NAME_RE = re.compile(r"^/?(ipclab[\w.-]*)$")  # shm / sem / POSIX mq names we may remove: one component, our prefix
 _DIR_RE = re.compile(r"^ipclab-[a-z0-9_]{8}$")  # tempfile.mkdtemp(prefix="ipclab-")
+_OWNER_RE = re.compile(r"^(?:sem\.)?ipclab-(\d+)-(\d+)-")  # ledger.owned_name: the owner's pid and start time
+RESULT_DIRS = ("results",)  # where interrupted saves leave temp files (relative to the working directory)
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Plan:
     objects: list[tuple[str, str | int]] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
     live: list[str] = field(default_factory=list)  # run directories of live runners (left alone)
+    live_objects: int = 0  # objects whose name says their owner still runs (left alone)
 
     def add(self, kind: str, ident: str | int) -> None:
         if (kind, ident) not in self.objects:
@@ -177,7 +183,13 @@ def _entry(kind: str, ident: str | int) -> tuple[str, str]:
     return kind, name
 
 
-def plan(tmp: str | None = None) -> Plan:
+def owner_alive(name: str) -> bool:
+    """An object named by ledger.owned_name whose owner process still runs (same pid, same start time)."""
+    match = _OWNER_RE.match(_short(name))
+    return match is not None and start_ticks(int(match.group(1))) == int(match.group(2))
+
+
+def plan(tmp: str | None = None, result_dirs: tuple[str, ...] = RESULT_DIRS) -> Plan:
     """Everything a stale run left behind (nothing is removed here)."""
     shm = _listing(SHM_DIR)  # listed before the run directories are read: see the module docstring
     mq = _listing(MQUEUE_DIR)
@@ -203,8 +215,17 @@ def plan(tmp: str | None = None) -> Plan:
     stale = {_entry(k, i) for k, i in result.objects}
     for kind, names in (("shm", shm), ("posix-mq", mq)):
         for name in names:
-            if (kind, name) not in claimed and (kind, name) not in stale:
-                result.add(kind, "/" + name)
+            if (kind, name) in claimed or (kind, name) in stale:
+                continue
+            if owner_alive(name):  # a live run whose directory is somewhere we did not look
+                result.live_objects += 1
+                continue
+            result.add(kind, "/" + name)
+    from .outputs import stale_temp_files
+
+    for directory in result_dirs:
+        for path in stale_temp_files(directory):
+            result.add("path", os.path.abspath(path))
     return result
 
 
@@ -258,10 +279,11 @@ def describe(kind: str, ident: str | int) -> str:
     return f"file           {ident}"
 
 
-def clean(dry_run: bool = False, tmp: str | None = None, out: Any = None) -> Plan:
+def clean(dry_run: bool = False, tmp: str | None = None, out: Any = None,
+          result_dirs: tuple[str, ...] = RESULT_DIRS) -> Plan:
     """Remove (or with dry_run list) what stale runs left behind; returns the plan."""
     out = out or sys.stdout
-    todo = plan(tmp)
+    todo = plan(tmp, result_dirs)
     verb = "would remove" if dry_run else "removed"
     removed = 0
     for kind, ident in todo.objects:
@@ -283,6 +305,8 @@ def clean(dry_run: bool = False, tmp: str | None = None, out: Any = None) -> Pla
         print(f"{verb} {removed} object(s) and {len(todo.dirs)} run dir(s)", file=out)
     if todo.live:
         print(f"left alone: {len(todo.live)} live run(s): {', '.join(todo.live)}", file=out)
+    if todo.live_objects:
+        print(f"left alone: {todo.live_objects} object(s) of live runs elsewhere", file=out)
     return todo
 
 

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -228,3 +229,31 @@ def test_what_a_killed_runner_leaves_is_found_by_its_ledger_records(name: str) -
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         t.teardown()  # after the removal: every step finds its object gone, quietly
+
+
+@pytest.mark.process
+def test_an_object_whose_owner_lives_is_left_alone_wherever_its_run_dir_is(tmp_path) -> None:
+    """A live run under another TMPDIR (or a private /tmp) is invisible to clean's directory scan: the names of
+    its objects say who owns them, and clean leaves them while that process runs."""
+    from ipclab import cleanup
+    from ipclab.transports.ledger import owned_name
+
+    mine = owned_name()  # owned by this (live) test process
+    assert cleanup.owner_alive(mine) and cleanup.owner_alive("/" + mine + ".c2s")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone_pid = int(dead.stdout)
+    assert not cleanup.owner_alive(f"ipclab-{gone_pid}-1-abcdef")  # that process has ended
+    assert not cleanup.owner_alive("ipclab-0123abcd")  # an old-style name says no owner
+    path = os.path.join(cleanup.SHM_DIR, mine)
+    stale = os.path.join(cleanup.SHM_DIR, f"ipclab-{gone_pid}-1-abcdef")
+    for p in (path, stale):
+        with open(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w"):
+            pass
+    try:
+        todo = cleanup.plan(str(tmp_path), result_dirs=())
+        assert ("shm", "/" + mine) not in todo.objects and todo.live_objects >= 1
+        assert ("shm", "/" + os.path.basename(stale)) in todo.objects
+    finally:
+        for p in (path, stale):
+            if os.path.exists(p):
+                os.unlink(p)

@@ -222,3 +222,23 @@ def test_check_neutralises_escape_sequences(capsys, tmp_path) -> None:
     assert code == 1  # it does not follow the experiment; saying so must not hand the terminal escape codes
     assert not any(ch in out + err for ch in "\x1b\x07\x9b\u202e"), repr(out[:500])
     assert "\\x1b[31mRED" in out
+
+
+def test_transport_plugin_that_raises_at_import(tmp_path, monkeypatch, capsys) -> None:
+    """A plug-in named by IPCLAB_EXTRA_TRANSPORTS that raises while importing: one line, exit 2."""
+    import importlib
+
+    import ipclab.transports as transports
+
+    (tmp_path / "zz_broken_transport.py").write_text("raise RuntimeError('plug-in says no')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(transports.EXTRA_ENV, "zz-broken=zz_broken_transport:Broken")
+    try:
+        importlib.reload(transports)
+        code = main(["run", "-t", "zz-broken", "-p", "pingpong", "-s", "64", "-n", "10", "-q", "-o", "-"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert "zz_broken_transport:Broken (RuntimeError: plug-in says no)" in err and "Traceback" not in err
+    finally:
+        monkeypatch.delenv(transports.EXTRA_ENV)
+        importlib.reload(transports)

@@ -248,6 +248,12 @@ def test_a_save_killed_midway_leaves_a_temp_file_clean_finds(tmp_path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert outputs.stale_temp_files(str(tmp_path)) == [str(tmp_path / name)]
+    from ipclab import cleanup
+
+    todo = cleanup.plan(result_dirs=(str(tmp_path),))  # ipclab clean knows it: a path it removes
+    assert ("path", str(tmp_path / name)) in todo.objects
+    cleanup.clean(result_dirs=(str(tmp_path),), out=open(os.devnull, "w"))  # noqa: SIM115
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("command", ["report", "compare", "plot"])

@@ -134,10 +134,11 @@ def get_transport(name: str) -> type[Transport]:
 
     try:
         cls = load_transport(ref)
-    except (ImportError, AttributeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a plug-in raises at import is the plug-in's fault
         if name not in _extra:
             raise
-        raise ConfigError(f"{EXTRA_ENV}: cannot load {name}={ref}: {exc}") from None
+        raise ConfigError(f"{EXTRA_ENV}: cannot load {name}={ref} ({type(exc).__name__}: {exc}); fix the module "
+                          f"or remove it from {EXTRA_ENV}") from None
     if name in _extra and getattr(cls, "name", None) != name:  # workers look the class up by its name
         raise ConfigError(f"{EXTRA_ENV}: {ref} has name = {getattr(cls, 'name', None)!r}; register it under "
                           "that name")

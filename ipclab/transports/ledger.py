@@ -17,6 +17,10 @@ owns it:
   SIGKILLed runner left behind. Kinds: "shm" and "sem" (a "/ipclab..." name), "posix-mq" ("/ipclab..."),
   "sysv-mq" (an int key), "path" (an absolute path whose file name contains "ipclab").
 
+Names of objects outside the private directory say who owns them (:func:`owned_name`: "ipclab-PID-START-RANDOM",
+START being the process's start time in clock ticks): ``ipclab clean`` leaves an object alone while that process
+lives, wherever the run keeps its directory (another TMPDIR, another mount namespace's /tmp).
+
 File descriptors are never held as bare numbers: :class:`OwnedFd` wraps one and closes it once, so a number
 closed after a failed setup can never close a file that has since reused it. ``fileno()`` gives the number to
 pass to a child.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -33,6 +38,34 @@ OBJECTS_FILE = "objects.jsonl"  # in the run's private directory: one JSON line 
 RUN_FILE = "run.json"  # in the run's private directory: {"pid": runner pid, "started": ...}
 
 T = TypeVar("T")
+
+
+def start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (/proc/PID/stat field 22); None if it is gone.
+
+    A pid and its start time name a process for good: a reused pid has another start time.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    try:
+        return int(data[data.rindex(b")") + 2:].split()[19])  # fields after "(comm)": state is field 3
+    except (ValueError, IndexError):
+        return None
+
+
+_OWNER = f"{os.getpid()}-{start_ticks(os.getpid()) or 0}"
+_OWNER_PID = os.getpid()
+
+
+def owned_name(suffix: str = "") -> str:
+    """A fresh name for an OS object outside the private directory: "ipclab-PID-START-RANDOM<suffix>"."""
+    global _OWNER, _OWNER_PID
+    if os.getpid() != _OWNER_PID:  # a forked child names its own objects
+        _OWNER, _OWNER_PID = f"{os.getpid()}-{start_ticks(os.getpid()) or 0}", os.getpid()
+    return f"ipclab-{_OWNER}-{secrets.token_hex(6)}{suffix}"
 
 
 class HasFileno(Protocol):

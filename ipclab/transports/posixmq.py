@@ -1,9 +1,10 @@
 """posix-mq: POSIX message queues (mq_open/mq_send/mq_receive through posix_ipc), mode 0600.
 
-Names are random: "/ipclab-<hex>.c2s" (client -> server) and, for a duplex workload, "/ipclab-<hex>.s2c". The
-parent creates them in setup() (each recorded in the ledger first, so ``ipclab clean`` can remove what a SIGKILLed
-runner leaves) and the ledger unlinks them in teardown(); the workers open them by name. A queue keeps message
-boundaries and carries empty messages. Several writers may send into one queue.
+Names are random and say their owner: "/ipclab-PID-START-<hex>.c2s" (client -> server) and, for a duplex
+workload, ".s2c" (see ledger.owned_name). The parent creates them in setup() (each recorded in the ledger first,
+so ``ipclab clean`` can remove what a SIGKILLed runner leaves) and the ledger unlinks them in teardown(); the
+workers open them by name. A queue keeps message boundaries and carries empty messages. Several writers may send
+into one queue.
 
 Limits are this kernel's, read from /proc: a message holds at most fs.mqueue.msgsize_max bytes and a queue at most
 fs.mqueue.msg_max messages (the depth used here). Larger sizes are n/a with the sysctl that raises them, never
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import os
 import resource
-import secrets
 from functools import partial
 from typing import Any
 
 from ..config import format_size
 from .base import BoundChannel, Channel, MessageTransport, optional_import
+from .ledger import owned_name
 from .limits import read_int, sysctl_reason
 
 MQ_DIR = "/proc/sys/fs/mqueue"
@@ -84,13 +85,13 @@ class PosixMqTransport(MessageTransport):
         return sysctl_reason(size, "POSIX mq message limit", msgsize, "fs.mqueue.msgsize_max")
 
     def setup(self) -> dict[str, Any]:
-        tag = secrets.token_hex(6)
+        tag = owned_name()  # its owner's pid and start time: ipclab clean leaves the queues of a live run alone
         depth = _depth()
         # mq_open refuses a zero message size; an empty message still fits in a 1-byte queue.
         msgsize = max(1, self.spec.size)
         address: dict[str, Any] = {}
         for direction in ("c2s", "s2c") if self.spec.shape.duplex else ("c2s",):
-            name = address[direction] = f"/ipclab-{tag}.{direction}"
+            name = address[direction] = f"/{tag}.{direction}"
             create = partial(_create_queue, name, depth, msgsize)
             self.ledger.os_object("posix-mq", name, create, partial(_unlink_queue, name))
         return address

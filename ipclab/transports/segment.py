@@ -11,11 +11,10 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-import secrets
 from typing import Any, ClassVar
 
 from .base import CellSpec, Channel, Transport
-from .ledger import OwnedFd
+from .ledger import OwnedFd, owned_name
 from .ring import (
     DEFAULT_RING_BYTES,
     HEADER_BYTES,
@@ -151,4 +150,5 @@ def create_file(path: str, size: int) -> int:
 
 
 def random_name(suffix: str = "") -> str:
-    return f"ipclab-{secrets.token_hex(8)}{suffix}"
+    """A segment's name, stamped with its owner (ipclab clean leaves it alone while the owner lives)."""
+    return owned_name(suffix)
