@@ -47,7 +47,8 @@ print(s.makefile('rb').read())"
 limits: at most --max-clients connections (the next is refused: file says "ERR ... busy"); a client without
 progress for --idle-timeout seconds is dropped, and so is one that reads none of its replies for that long; file:
 the request must be whole --idle-timeout seconds after connecting. A client that does not read its replies is not
-read either (bounded buffer per client). Ctrl-C / SIGTERM stop the server cleanly: exit status 130 / 143, Unix socket removed.
+read either (bounded buffer per client).
+Ctrl-C / SIGTERM stop the server cleanly: exit status 130 / 143, Unix socket removed.
 """
 
 
