@@ -17,7 +17,8 @@ and, at a random moment, does one of:
                  trickles, an echo client that never reads, idle ones), then SIGINT or SIGTERM at a random moment
                  (from the interpreter's imports on): exit 130/143, one stderr line, the socket file gone
 SIGINT/SIGTERM come at any moment from 0 s: only during the interpreter's own start-up (before ipclab's first
-line) may the default disposition still end the process with -2/-15.
+line) may the default disposition still end the process with -2/-15, or a KeyboardInterrupt traceback with no
+ipclab frame in it (site's .pth files, runpy) be printed.
 After every run: its processes are gone and its private directory is gone (except kill-runner, which clean
 must then remove); new /dev/shm and /dev/mqueue ``ipclab`` entries and SysV queues that survive a short
 settling time are leftovers. Exit status 0 only if there are none (other programs' objects can appear while
@@ -48,8 +49,15 @@ WEIGHTS = (3, 3, 2, 2, 1, 1, 2)
 EXPECTED = {"nothing": {0}, "kill-worker": {0, 1}, "sigint": {0, 130}, "sigterm": {0, 143}, "kill-runner": {-9, 0},
             "stuck-setup": {1}}
 # s: a signal this early may still beat ipclab's first line: the interpreter's own start-up (site, .pth files)
-# is before it, and takes a while on a loaded machine. A KeyboardInterrupt traceback from <frozen site> is that.
-STARTUP = 0.3
+# is before it, and takes a while on a loaded machine. A KeyboardInterrupt traceback without one ipclab frame
+# (only <frozen site>, <frozen runpy>, importlib: the package's first line had not run) is that too.
+STARTUP = 0.5
+
+
+def before_ipclab(err: str) -> bool:
+    """A KeyboardInterrupt traceback raised before ipclab's first line ran (no frame in an ipclab file)."""
+    frames = [ln for ln in err.splitlines() if ln.strip().startswith("File ")]
+    return err.rstrip().endswith("KeyboardInterrupt") and bool(frames) and not any("ipclab" in f for f in frames)
 
 
 def snapshot() -> set[str]:
@@ -175,11 +183,11 @@ def one_run(rng: random.Random, transports: list[str], action: str, workdir: str
         elif saved is None or any(c["status"] != ("failed" if c["transport"] == "gated-pipe" else "ok")
                                   for c in saved["cells"]):
             problems.append("stuck set-up: the pipe cells after it did not run")
-    elif code == 1 and action == "sigint" and delay <= STARTUP and 'File "<frozen site>"' in err:
+    elif code == 1 and action == "sigint" and before_ipclab(err):
         result["outside_handlers"] = True  # the interpreter's start-up ran a .pth file: not ipclab's code yet
     elif code not in EXPECTED[action] or (not acted and code != 0):
         problems.append(f"exit {code} after {action}: {err.strip()[-300:]}")
-    if "Traceback" in err and not (delay <= STARTUP and 'File "<frozen site>"' in err):
+    if "Traceback" in err and not before_ipclab(err):
         problems.append(f"traceback: {err.strip()[-300:]}")
     if code in (130, 143) and saved is not None and saved.get("interrupted") is not True:
         # A signal after main() returned: the run is complete and saved; the status still says "interrupted".
@@ -268,7 +276,7 @@ def one_serve(rng: random.Random, workdir: str, env: dict[str, str]) -> dict:
         c.close()
     code = proc.returncode
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("ipclab: warning:")]
-    if delay <= STARTUP and (code == -signum or (code == 1 and 'File "<frozen site>"' in err)):
+    if (delay <= STARTUP and code == -signum) or (code == 1 and before_ipclab(err)):
         pass  # the interpreter's own start-up: before ipclab's first line
     elif code != 128 + signum or len(lines) != 1 or "Traceback" in err:
         problems.append(f"serve {service} after {delay:.2f} s, {signum.name}: exit {code}: {err.strip()[-300:]}")
