@@ -6,7 +6,12 @@ Public API (imported lazily so that ``python -m ipclab.worker`` starts fast):
 
 from __future__ import annotations
 
-from typing import Any
+from . import _early
+
+if _early.is_the_program():  # before any other import: a signal from here on ends with 130/143 and one line
+    _early.install()
+
+from typing import Any  # noqa: E402 - after the signal handlers, on purpose
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "run", "load_result", "RunConfig", "TRANSPORTS"]

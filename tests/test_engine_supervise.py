@@ -147,3 +147,14 @@ def test_a_worker_gone_before_reading_is_a_death_not_a_crash(pair) -> None:
     server.worker.close()
     with pytest.raises(WorkerError, match="^consumer exited with status 1$"):
         Supervisor(None, FAST)._send(server, {"type": "START"})  # type: ignore[arg-type]
+
+
+def test_a_setup_timeout_says_stuck_not_slow_and_names_the_bound(pair) -> None:
+    server, client = pair
+    client.say({"type": "READY"})
+    with pytest.raises(WorkerError) as info:
+        Supervisor(None, FAST).collect([server, client], "READY", 0.05, "start")  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith("consumer did not start within 0.05 s (timed out in set-up: stuck opening the "
+                              "transport, not slow")
+    assert "raise --timeout" not in message and "the smaller of --timeout and 1 s" in message

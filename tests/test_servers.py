@@ -204,6 +204,8 @@ def tree(tmp_path):
     os.symlink("/dev/zero", root / "zero")
     os.symlink("..", root / "up")
     os.mkfifo(root / "fifo")
+    with socket.socket(socket.AF_UNIX) as listener:  # the socket file stays after the close
+        listener.bind(str(root / "sock"))
     return root
 
 
@@ -233,6 +235,10 @@ def test_file_serves_regular_files_concurrently(tmp_path, tree) -> None:
     (b"sub", "not-a-file"),
     (b".", "not-a-file"),
     (b"fifo", "not-a-file"),
+    (b"sock", "not-a-file"),
+    (b"hello.txt/", "not-a-file"),
+    (b"hello.txt/.", "not-a-file"),
+    (b"sub/big.bin/", "not-a-file"),
     (b"missing.txt", "not-found"),
     (b"a\x00b", "bad-request"),
     (b"\xff\xfe", "bad-request"),
@@ -295,6 +301,33 @@ def test_stalled_clients_do_not_block_others_and_are_dropped(tmp_path) -> None:
         hog.close()
 
 
+def test_slowloris_clients_lose_their_slots_at_the_request_deadline(tmp_path, tree) -> None:
+    """Four clients trickling a byte at a time hold all four slots only until the request deadline (--idle-timeout
+    from the accept, not from their last byte); then a real request is answered while they still trickle."""
+    with serve(tmp_path, "file", "--root", str(tree), "--max-clients", "4", "--idle-timeout", "1") as (_, address,
+                                                                                                      err):
+        loris = [connect(address) for _ in range(4)]
+        time.sleep(0.2)  # accepted
+        answered = None
+        deadline = time.monotonic() + 4 * TIMEOUT
+        while answered is None and time.monotonic() < deadline:
+            for sock in loris:
+                try:
+                    sock.send(b"a")  # never a newline
+                except OSError:
+                    pass
+            status, body = file_request(address, b"hello.txt")
+            if status == "OK":
+                answered = body
+            else:
+                assert body.startswith(b"busy: "), body
+                time.sleep(0.3)
+        assert answered == b"hello world\n", f"slots never freed:\n{read_text(err)}"
+        assert read_text(err).count("dropped: request not complete 1 s after connecting") == 4
+        for sock in loris:
+            sock.close()
+
+
 def test_max_clients_busy_reply(tmp_path, tree) -> None:
     with serve(tmp_path, "file", "--root", str(tree), "--max-clients", "2", "-q") as (_, address, _err):
         held = [connect(address), connect(address)]
@@ -318,6 +351,9 @@ def test_max_clients_busy_reply(tmp_path, tree) -> None:
     ("echo", "--root", "."),
     ("echo", "--bind", "127.0.0.1:70000"),
     ("echo", "--bind", "no-such-host.invalid:1"),
+    ("echo", "--bind", "[::1"),
+    ("echo", "--bind", "[::1]9000"),
+    ("echo", "--bind", "[]:9000"),
     ("echo", "--unix", "/nonexistent-dir/x.sock"),
     ("echo", "--unix", "/tmp/x.sock", "--bind", "127.0.0.1:1"),
     ("echo", "--max-clients", "0"),

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 
 from .. import __version__
-from ..errors import IpclabError
-from .common import Parser, formatter, terminate_as_exception
+from ..errors import Interrupted, IpclabError
+from .common import Parser, formatter, take_raised, terminate_as_exception
 
 # One module per subcommand, in --help order. A module that is absent (an optional part not installed) is
 # skipped.
@@ -55,9 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``ipclab`` entry point: parse, dispatch, and turn user errors into one line and an exit status."""
-    # SIGTERM becomes an exception from the start (exit 143 via IpclabError), not only during a sweep.
-    with terminate_as_exception():
-        return _main(argv)
+    # SIGINT/SIGTERM become exceptions from the start (exit 130/143), not only during a sweep. One that lands
+    # outside _main's own handlers (as the block is entered or left) is caught here: still one line, no traceback.
+    try:
+        with terminate_as_exception():
+            code = _main(argv)
+    except KeyboardInterrupt:
+        code = _report(signal.SIGINT)
+    except Interrupted as exc:
+        code = _report(exc.signum)
+    lost = take_raised()  # raised, then eaten on the way (C code, an `except Exception`): still an interrupt
+    if lost is not None and code not in (130, 143):
+        code = _report(lost)
+    return code
+
+
+def _report(signum: int) -> int:
+    take_raised()
+    print(f"ipclab: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+    return 128 + signum
 
 
 def _main(argv: list[str] | None) -> int:
@@ -76,7 +93,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"ipclab: error: {terminal_text(str(exc), newlines=False)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("ipclab: interrupted", file=sys.stderr)
+        print("ipclab: interrupted by SIGINT", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `ipclab report ... | head`
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,14 +34,72 @@ def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30)
 
 
+# Signals that arrived while the interpreter could not raise (a finaliser, a weakref callback inside an import):
+# re-delivered a moment later from a timer, outside that context (see terminate_as_exception).
+_pending: list[int] = []
+REDELIVER = 0.005  # s
+# Signals raised as exceptions and not yet reported: C code or an `except Exception` on the way can still eat
+# the exception; ipclab.cli.main then reports the signal itself (take_raised).
+_raised: list[int] = []
+
+
+def take_raised() -> int | None:
+    """The first signal raised as an exception since the last call (None: none), and forget them."""
+    first = _raised[0] if _raised else None
+    _raised.clear()
+    return first
+
+
+def _raise_for(signum: int) -> None:
+    _raised.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signum)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _raise_for(signum)
+
+
+def _redeliver(signum: int, frame: Any) -> None:
+    if _pending:
+        first = _pending[0]
+        _pending.clear()
+        _raise_for(first)
+
+
 class terminate_as_exception:  # noqa: N801 - used like a function: `with terminate_as_exception():`
-    """SIGTERM raises Interrupted in the main thread, so the same finally blocks clean up as for Ctrl-C."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt / Interrupted in the main thread, so the same finally blocks
+    clean up for both.
+
+    An exception raised where Python cannot let it out (``__del__``, a weakref callback, which imports run) is
+    printed as "Exception ignored ..." and the signal is lost. The unraisable hook catches exactly those: it
+    hides the message and raises the interrupt again a moment later (SIGALRM), outside the finaliser. Leaving
+    the block disarms the timer and raises a still pending interrupt there, so none is lost.
+    """
 
     def __enter__(self) -> None:
-        def handler(signum: int, frame: Any) -> None:
-            raise Interrupted(signum)
+        self.old = {s: signal.signal(s, h) for s, h in ((signal.SIGTERM, _on_signal), (signal.SIGINT, _on_signal),
+                                                         (signal.SIGALRM, _redeliver))}
+        self.old_hook = sys.unraisablehook
+        previous = self.old_hook
 
-        self.old = signal.signal(signal.SIGTERM, handler)
+        def hook(unraisable: Any) -> None:
+            exc = unraisable.exc_value
+            if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+                _pending.append(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+                signal.setitimer(signal.ITIMER_REAL, REDELIVER)
+                return
+            previous(unraisable)
+
+        sys.unraisablehook = hook
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGTERM, self.old)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = self.old_hook
+        for s, handler in self.old.items():
+            signal.signal(s, handler)
+        if _pending and exc[0] is None:  # swallowed by a finaliser just before the end: not lost
+            first = _pending[0]
+            _pending.clear()
+            _raise_for(first)

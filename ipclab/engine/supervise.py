@@ -20,7 +20,7 @@ from ..errors import WorkerError
 from .launch import Launcher, WorkerHandle, WorkerSpec, describe_exit
 from .rundir import blocked_signals
 
-SETUP_TIMEOUT = 30.0  # s for every worker to start and open its endpoint
+SETUP_TIMEOUT = 30.0  # s at most for every worker to start and open its endpoint (and never more than --timeout)
 EXIT_GRACE = 2.0  # s a worker gets to exit after EXIT before it is killed
 PEER_GRACE = 0.2  # s to see whether a failing worker's peer was killed (its death reached the survivor first)
 
@@ -44,7 +44,12 @@ class Supervisor:
 
     def run_trial(self, transport: Any, specs: list[WorkerSpec], config: dict[str, Any],
                   placement: dict[str, list[int] | None], budget: float) -> dict[str, Any]:
-        """One trial: the raw results by worker key. ``config`` is the CONFIG common to every worker."""
+        """One trial: the raw results by worker key. ``config`` is the CONFIG common to every worker.
+
+        ``budget`` (--timeout, plus --duration) bounds every phase: each set-up wait is the smaller of it and
+        the set-up limit, so ``--timeout 1`` fails a worker stuck in set-up after 1 s.
+        """
+        setup = min(self.timing.setup, budget)
         workers: list[WorkerHandle] = []
         try:
             address = transport.setup()
@@ -56,14 +61,14 @@ class Supervisor:
             for w in workers:
                 self._send(w, {**base, "role": w.spec.role, "index": w.spec.index,
                                "cpus": placement.get(w.spec.key)})
-            self.collect(workers, "READY", self.timing.setup, "start")
+            self.collect(workers, "READY", setup, "start")
             # Servers first, and clients only once every server says it is entering its loop: a writer that
             # starts while its reader is still being scheduled would overflow a datagram socket's buffer
             # before the first read (UDP would lose the whole warm-up, and measure the scheduler).
             servers = [w for w in workers if w.spec.role == "server"]
             for w in servers:
                 self._send(w, {"type": "START"})
-            self.collect(servers, "STARTED", self.timing.setup, "start its loop")
+            self.collect(servers, "STARTED", setup, "start its loop")
             for w in workers:
                 if w.spec.role != "server":
                     self._send(w, {"type": "START"})
@@ -98,8 +103,7 @@ class Supervisor:
             remaining = deadline - clock()
             if remaining <= 0:
                 who = " and ".join(w.spec.label for w in pending)
-                raise WorkerError(f"{who} did not {verb} within {timeout:g} s (timed out; raise --timeout if the "
-                                  "cell is just slow)")
+                raise WorkerError(f"{who} did not {verb} within {timeout:g} s ({self._why_late(pending, kind)})")
             ready, _, _ = select.select([w.channel for w in pending], [], [], remaining)
             for ch in ready:
                 try:
@@ -107,6 +111,16 @@ class Supervisor:
                 except ConnectionResetError:  # it died with our START/CONFIG unread: a death like any other
                     ch.reader.closed = True
         return got
+
+    def _why_late(self, pending: list[WorkerHandle], kind: str) -> str:
+        """The timeout's advice: a slow measurement can be given more time; a worker that never got through its
+        set-up is stuck (more time rarely helps), and its own last words say where."""
+        if kind == "RESULT":
+            return "timed out; raise --timeout if the cell is just slow"
+        tail = next((t for t in (w.stderr_tail() for w in pending) if t), "")
+        last = f"; its last words: {tail}" if tail else ""
+        return (f"timed out in set-up: stuck opening the transport, not slow{last}; set-up waits the smaller of "
+                f"--timeout and {self.timing.setup:g} s")
 
     def _next(self, w: WorkerHandle, kind: str) -> dict[str, Any] | None:
         """The first buffered ``kind`` or ERROR message of a worker (others are skipped), or None for now."""

@@ -45,8 +45,10 @@ print(s.makefile('rb').read())"
          python3 -c "import socket as S; s=S.socket(S.AF_UNIX); s.connect('PATH'); s.send(b'hi'); print(s.recv(99))"
 
 limits: at most --max-clients connections (the next is refused: file says "ERR ... busy"); a client without
-progress for --idle-timeout seconds is dropped; a client that does not read its replies is not read either
-(bounded buffer per client). Ctrl-C / SIGTERM stop the server cleanly: exit status 130 / 143, Unix socket removed.
+progress for --idle-timeout seconds is dropped, and so is one that reads none of its replies for that long; file:
+the request must be whole --idle-timeout seconds after connecting. A client that does not read its replies is not
+read either (bounded buffer per client).
+Ctrl-C / SIGTERM stop the server cleanly: exit status 130 / 143, Unix socket removed.
 """
 
 
@@ -55,8 +57,11 @@ def parse_bind(text: str) -> tuple[str, int, int]:
     text = text.strip()
     host, port_text = "127.0.0.1", "0"
     if text.startswith("["):
-        inner, _, rest = text[1:].partition("]")
-        host, port_text = inner, rest.lstrip(":") or "0"
+        inner, bracket, rest = text[1:].partition("]")
+        if not bracket or not inner or (rest and not rest.startswith(":")):
+            raise ConfigError(f"--bind: {text!r} is not [IPv6]:PORT (a bracket is missing or misplaced); write "
+                              "e.g. [::1]:9000, or ::1 alone")
+        host, port_text = inner, rest[1:] or "0"
     elif text.isdigit():
         port_text = text
     elif text.count(":") == 1:
@@ -196,9 +201,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stopped: Stop | None = None
 
     def on_signal(signum: int, frame: Any) -> None:
-        raise Stop(signum)
+        # Only a flag and a wake-up byte: an exception raised here could land in the middle of the loop's
+        # bookkeeping (or of close()), and the socket file would be left behind.
+        server.request_stop(signum)
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # Kept until the process ends: a second signal during the shutdown changes nothing (the CLI's entry point
+    # keeps a handler too once main returns), so the exit status stays 130/143 and the line one.
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, on_signal)
     try:
         try:
             where = server.open()
@@ -214,8 +224,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stopped = exc
     finally:
         server.close()
-        for s, handler in old.items():
-            signal.signal(s, handler)
     assert stopped is not None
     print(f"ipclab: {cfg.service} server stopped by {stopped} after {server.served} "
           f"{'datagram(s)' if cfg.kind == 'udp' else 'connection(s)'}", file=sys.stderr)

@@ -25,6 +25,7 @@ def time_line(now: float | None = None) -> bytes:
 
 class TimeService:
     name = "time"
+    request_deadline = False  # answers at once, asks nothing
 
     def on_connect(self, conn: Conn) -> None:
         conn.write(time_line())

@@ -12,6 +12,7 @@ from .loop import Conn
 
 class EchoService:
     name = "echo"
+    request_deadline = False  # a conversation: bounded by progress, not by a deadline
 
     def on_connect(self, conn: Conn) -> None:
         pass

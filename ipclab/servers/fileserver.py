@@ -6,7 +6,8 @@ Protocol (one request per connection, like HTTP/1.0 or gopher):
                                   end-of-stream also end it
     reply:    OK <length>\\n<length bytes of the file>
           or  ERR <length>\\n<length bytes: "<code>: <explanation>\\n">
-    then the server closes the connection.
+    then the server closes the connection. The request must be whole within --idle-timeout of connecting (a
+    client trickling it in byte by byte is dropped then: it cannot hold a slot); "NAME/" is refused.
 
 Error codes: ``bad-request`` (not UTF-8, empty, NUL byte, longer than --max-request), ``forbidden`` (absolute path,
 a ``..`` component, a symbolic link that leads outside the root, permission denied), ``not-found``,
@@ -20,6 +21,7 @@ non-blocking (a FIFO cannot hang the server) and fstat must say "regular file".
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -54,6 +56,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _lstat_mode(name: str, dfd: int) -> int | None:
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode
+    except OSError:
+        return None
+
+
 def open_under(root: str, name: str) -> tuple[int, int]:
     """Open the regular file ``name`` under ``root`` (a real, absolute path); return (fd, size) or raise FileError."""
     if not name:
@@ -65,6 +74,9 @@ def open_under(root: str, name: str) -> tuple[int, int]:
     parts = name.split("/")
     if ".." in parts:
         raise FileError("forbidden", "'..' is refused; name a file inside the served root")
+    if len(parts) > 1 and parts[-1] in ("", "."):  # "hello.txt/" names a directory, whatever hello.txt is
+        raise FileError("not-a-file", f"{name} ends with '/' (or '/.'), which names a directory; only regular "
+                                      "files are served: drop the trailing slash")
     parts = [p for p in parts if p not in ("", ".")]
     if not parts:
         raise FileError("not-a-file", "the root itself is a directory; name a file inside it")
@@ -86,6 +98,10 @@ def open_under(root: str, name: str) -> tuple[int, int]:
     except PermissionError:
         raise FileError("forbidden", f"permission denied: {name}") from None
     except OSError as exc:  # ELOOP/ENOTDIR: a link appeared after the check; anything else is refused too
+        if exc.errno == errno.ENXIO:  # open(2) of a socket file: say what it is, not "no such device"
+            mode = _lstat_mode(rel[-1], dfd)
+            if mode is not None and not stat.S_ISREG(mode):
+                raise FileError("not-a-file", f"{name} is {_kind(mode)}; only regular files are served") from None
         raise FileError("forbidden", f"{name}: {exc.strerror or exc}") from None
     finally:
         os.close(dfd)
@@ -98,6 +114,7 @@ def open_under(root: str, name: str) -> tuple[int, int]:
 
 class FileService:
     name = "file"
+    request_deadline = True  # the whole name must arrive within --idle-timeout of the accept
 
     def __init__(self, root: str, max_request: int) -> None:
         self.root = os.path.realpath(root)

@@ -5,15 +5,19 @@ Many clients at once, none able to hold the others up:
 - each client has a bounded output buffer (BUFFER_LIMIT): when a client does not read its replies, the server
   stops reading from it (backpressure) instead of buffering without end, so its memory stays bounded;
 - a client that makes no progress (nothing read from it, nothing written to it) for --idle-timeout seconds is
-  dropped, which is how a stalled client (connects and sends nothing, or never reads) ends;
+  dropped, which is how a stalled client (connects and sends nothing, or never reads) ends; so is one whose
+  replies wait for --idle-timeout without a byte taken, however much it keeps sending, and (for a one-request
+  service: file) one whose request is not whole --idle-timeout after the accept, however it trickles in;
 - at most --max-clients connections: the next one gets the service's "busy" reply (if any) and is closed;
 - a finished connection is closed gracefully ("lingering close"): the server shuts its sending side, discards what
   the client still sends until the client closes (or LINGER seconds pass), so a request still in flight cannot
   turn the close into a reset that destroys the reply before the client has read it.
 
 Files are sent with sendfile(2) in bounded chunks straight from the page cache, never read whole into memory.
-SIGINT and SIGTERM raise ``Stop`` out of the selector; ``close()`` then runs with both signals blocked, closes
-every socket and removes the Unix socket file (only if it is still the one this server created).
+A signal never interrupts the loop's bookkeeping: the handler calls ``request_stop``, which sets a flag and wakes
+the selector through a socketpair; the loop raises ``Stop`` at the top of its next turn, between events.
+``close()`` closes every socket and removes the Unix socket file (only if it is still the one this server
+created).
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from __future__ import annotations
 import errno
 import os
 import selectors
-import signal
 import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from .conn import Conn, ServerConfig, Service, Stop
+
+__all__ = ["Conn", "DATAGRAM_MAX", "Server", "ServerConfig", "Service", "Stop"]
 
 BUFFER_LIMIT = 256 * 1024  # pending output per client before the server stops reading from it
 READ_CHUNK = 64 * 1024
@@ -36,83 +42,6 @@ ACCEPT_BATCH = 64  # connections (datagrams) taken per readiness event before ot
 SWEEP = 0.25  # s between idle checks while clients are connected
 LINGER = 2.0  # s a finished connection waits for the client to close before it is closed anyway
 DATAGRAM_MAX = 65507
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-class Stop(Exception):
-    """SIGINT/SIGTERM: leave the loop; the exit status is 128 + signum."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    service: str  # echo | time | file
-    kind: str  # tcp | udp | unix
-    host: str = "127.0.0.1"
-    port: int = 0
-    family: int = socket.AF_INET
-    path: str | None = None  # --unix
-    root: str | None = None  # --root (file)
-    max_clients: int = 64
-    idle_timeout: float = 30.0
-    max_request: int = 1024
-    quiet: bool = False
-
-
-class Conn:
-    """One connected client: its socket, what is queued for it, and the service's per-client state."""
-
-    __slots__ = ("sock", "peer", "out", "file_fd", "file_off", "file_left", "closing", "eof", "last", "mask",
-                 "inbuf", "done", "lingering", "counted")
-
-    def __init__(self, sock: socket.socket, peer: str, counted: bool = True) -> None:
-        self.sock = sock
-        self.peer = peer
-        self.out = bytearray()
-        self.file_fd = -1
-        self.file_off = 0
-        self.file_left = 0
-        self.closing = False  # close once everything queued has been sent
-        self.eof = False  # the client shut its sending side
-        self.last = time.monotonic()
-        self.mask = 0
-        self.inbuf = bytearray()  # request bytes so far (file server)
-        self.done = False  # the request was answered; later bytes are discarded
-        self.lingering = False  # our side is shut; waiting for the client to close
-        self.counted = counted  # counts against --max-clients (a "busy" reply does not)
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def send_file(self, fd: int, length: int) -> None:
-        """Queue ``length`` bytes of the open file ``fd`` after the buffered output (the fd is closed after)."""
-        self.file_fd, self.file_off, self.file_left = fd, 0, length
-        if not length:
-            self._close_file()
-
-    def finish(self) -> None:
-        self.closing = True
-
-    def pending(self) -> bool:
-        return bool(self.out) or self.file_left > 0
-
-    def _close_file(self) -> None:
-        if self.file_fd >= 0:
-            os.close(self.file_fd)
-        self.file_fd, self.file_left = -1, 0
-
-
-class Service(Protocol):
-    name: str
-
-    def on_connect(self, conn: Conn) -> None: ...
-    def on_data(self, conn: Conn, data: bytes) -> None: ...
-    def on_eof(self, conn: Conn) -> None: ...
-    def on_datagram(self, data: bytes) -> bytes | None: ...
-    def busy(self) -> bytes: ...
 
 
 class Server:
@@ -128,6 +57,22 @@ class Server:
         self.active = 0  # connections that count against --max-clients
         self.served = 0
         self._path_ino: int | None = None
+        self._last_sweep = time.monotonic()  # kept across serve_forever calls (tests drive the loop in steps)
+        self.stopping: int | None = None  # the signal that asked us to stop (see request_stop)
+        # The selector's wake-up call: a signal handler writes a byte, so a stop never waits for a timeout.
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        self.sel.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
+
+    def request_stop(self, signum: int) -> None:
+        """Ask the loop to stop (from a signal handler): ``serve_forever`` raises Stop(signum) at its next turn."""
+        if self.stopping is None:
+            self.stopping = signum
+        try:
+            self._wake_w.send(b"!")
+        except OSError:  # already closed, or full: the loop is awake anyway
+            pass
 
     # -- set up / tear down -----------------------------------------------------------------------------
     def open(self) -> str:
@@ -166,43 +111,44 @@ class Server:
         return f"{cfg.kind} {where}"
 
     def close(self) -> None:
-        """Close every client and the server socket; remove our Unix socket file. Idempotent."""
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
-            for conn in list(self.conns.values()):
-                self._close(conn)
-            if self.sock is not None:
-                try:
-                    self.sel.unregister(self.sock)
-                except (KeyError, ValueError):  # a signal came between bind and register
-                    pass
-                self.sock.close()
-                self.sock = None
-            self.sel.close()
-            path = self.cfg.path
-            if path and self._path_ino is not None:
-                try:
-                    if os.stat(path).st_ino == self._path_ino:  # never remove a file someone else put there
-                        os.unlink(path)
-                except FileNotFoundError:
-                    pass
-                self._path_ino = None
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        """Close every client and the server socket; remove our Unix socket file. Idempotent.
+
+        Signal handlers only set a flag (request_stop), so nothing here can be cut short half-way.
+        """
+        for conn in list(self.conns.values()):
+            self._close(conn)
+        if self.sock is not None:
+            self.sock.close()  # closing unregisters it from epoll; the selector itself is closed next
+            self.sock = None
+        self.sel.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        path = self.cfg.path
+        if path and self._path_ino is not None:
+            try:
+                if os.stat(path).st_ino == self._path_ino:  # never remove a file someone else put there
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            self._path_ino = None
 
     # -- the loop -------------------------------------------------------------------------------------
     def serve_forever(self, stop_after: float | None = None) -> None:
-        """Serve until Stop is raised (by a signal handler) or ``stop_after`` seconds have passed."""
+        """Serve until ``request_stop`` (Stop is raised) or ``stop_after`` seconds have passed."""
         end = None if stop_after is None else time.monotonic() + stop_after
-        last_sweep = time.monotonic()
         datagram = self.cfg.kind == "udp"
         buf = bytearray(DATAGRAM_MAX + 1) if datagram else bytearray()
         while True:
+            if self.stopping is not None:
+                raise Stop(self.stopping)
             timeout = SWEEP if self.conns else None
             if end is not None:
                 timeout = max(0.0, min(timeout if timeout is not None else SWEEP, end - time.monotonic()))
             for key, events in self.sel.select(timeout):
                 conn = key.data
+                if conn is self._wake_r:
+                    self._drain_wake()
+                    continue
                 if conn is None:
                     if datagram:
                         self._datagrams(buf)
@@ -215,11 +161,18 @@ class Server:
                     self._write(conn)
                 self._update(conn)
             now = time.monotonic()
-            if now - last_sweep >= SWEEP:
-                last_sweep = now
+            if now - self._last_sweep >= SWEEP:
+                self._last_sweep = now
                 self._sweep(now)
             if end is not None and now >= end:
                 return
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(64):
+                pass
+        except OSError:  # BlockingIOError: drained
+            pass
 
     def _accept(self) -> None:
         assert self.sock is not None
@@ -294,7 +247,7 @@ class Server:
         except OSError as exc:
             self._close(conn, f"dropped ({exc.strerror or exc})")
             return
-        conn.last = time.monotonic()
+        conn.last = conn.out_since = time.monotonic()  # the client took some of its replies
 
     def _update(self, conn: Conn) -> None:
         """Re-arm the selector for what this client needs next, or close it when it is finished."""
@@ -330,20 +283,29 @@ class Server:
 
     def _sweep(self, now: float) -> None:
         limit = self.cfg.idle_timeout
+        one_request = getattr(self.service, "request_deadline", False)
         for conn in list(self.conns.values()):
             if conn.lingering:
                 if now - conn.last > min(limit, LINGER):
                     self._close(conn)
             elif now - conn.last > limit:
                 self._close(conn, f"dropped: no progress for {limit:g} s (--idle-timeout)")
+            elif conn.pending() and now - conn.out_since > limit:  # sends, but never reads its replies
+                self._close(conn, f"dropped: read none of its replies for {limit:g} s (--idle-timeout)")
+            elif one_request and not conn.done and now - conn.accepted > limit:  # trickles its request in
+                self._close(conn, f"dropped: request not complete {limit:g} s after connecting (--idle-timeout)")
 
     def _close(self, conn: Conn, why: str = "closed") -> None:
         fd = conn.sock.fileno()
         if fd < 0:
             return
-        if conn.mask:
-            self.sel.unregister(conn.sock)
         self.conns.pop(fd, None)
+        if conn.mask:
+            try:
+                self.sel.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+            conn.mask = 0
         if conn.counted:
             self.active -= 1
         conn._close_file()
