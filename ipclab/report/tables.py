@@ -152,7 +152,7 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
             extra[key].append([delivery(c)[key] if c and c["status"] == "ok" else None for c in row_cells])
     trials = result.get("config", {}).get("trials", 1)
     where = f"; {common}{' unless noted' if exceptions else ''}" if common else ""
-    heading = ("messages lost (%) / reordered / duplicated, lower is better" if is_delivery else metric.heading())
+    heading = ("messages lost (%) / reordered / duplicated" if is_delivery else metric.heading())
     title = f"{pattern}: {heading}; median of {trials} trial{'s' if trials != 1 else ''}{where}"
     legend = [text for mark, text in (("delivery", DELIVERY_LEGEND), ("range", RANGE_LEGEND),
                                       ("loss", LOSS_LEGEND)) if mark in marks]
