@@ -147,8 +147,8 @@ def considered(result: dict[str, Any], tables: list[Table] | None = None) -> dic
     """pattern -> the figures the advice looks at: the tables run and report show by default, the experiment's
     metrics, and any table shown. The same for run and report, so both give the same advice."""
     asked = result.get("config", {}).get("extra", {}).get("metrics") or []
-    shown = [t.metric.key for t in tables or []]
-    return {p: [k for k in dict.fromkeys([*default_metrics(p), *report_metrics(p), *asked, *shown])
+    return {p: [k for k in dict.fromkeys([*default_metrics(p), *report_metrics(p), *asked,
+                                          *(t.metric.key for t in tables or [] if t.pattern == p)])
                 if k in METRICS and belongs(p, k)] for p in patterns_in(result)}
 
 
