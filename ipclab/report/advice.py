@@ -143,13 +143,18 @@ def machine_advice(result: dict[str, Any]) -> list[Advice]:
     return out
 
 
-def considered(result: dict[str, Any], tables: list[Table] | None = None) -> dict[str, list[str]]:
+def considered(result: dict[str, Any], tables: list[Table] | None = None,
+               chosen: bool = False) -> dict[str, list[str]]:
     """pattern -> the figures the advice looks at: the tables run and report show by default, the experiment's
-    metrics, and any table shown. The same for run and report, so both give the same advice."""
-    asked = result.get("config", {}).get("extra", {}).get("metrics") or []
-    return {p: [k for k in dict.fromkeys([*default_metrics(p), *report_metrics(p), *asked,
-                                          *(t.metric.key for t in tables or [] if t.pattern == p)])
-                if k in METRICS and belongs(p, k)] for p in patterns_in(result)}
+    metrics, and any table shown; the same for run and report, so both give the same advice. With ``chosen``
+    (``report --metric``), the tables shown only: the reader picked the figures."""
+    asked = [] if chosen else result.get("config", {}).get("extra", {}).get("metrics") or []
+    out = {}
+    for p in patterns_in(result):
+        declared = [] if chosen else [*default_metrics(p), *report_metrics(p)]
+        keys = [*declared, *asked, *(t.metric.key for t in tables or [] if t.pattern == p)]
+        out[p] = [k for k in dict.fromkeys(keys) if k in METRICS and belongs(p, k)]
+    return out
 
 
 def spread_fix(result: dict[str, Any]) -> str:
@@ -259,10 +264,11 @@ def loss_advice(pattern: str, cells: list[dict[str, Any]]) -> list[Advice]:
                    "read them with the loss beside them and the lost / reordered / duplicated table")]
 
 
-def pattern_advice(result: dict[str, Any], tables: list[Table] | None = None) -> list[Advice]:
+def pattern_advice(result: dict[str, Any], tables: list[Table] | None = None,
+                   chosen: bool = False) -> list[Advice]:
     """Per pattern: thin percentiles, trials that disagree, stalls, lost messages."""
     out = []
-    for pattern, keys in considered(result, tables).items():
+    for pattern, keys in considered(result, tables, chosen).items():
         cells = [c for c in result.get("cells", []) if c.get("pattern") == pattern and c.get("status") == "ok"]
         out += samples_advice(pattern, cells, keys)
         out += spread_advice(result, pattern, cells, keys)
@@ -286,9 +292,10 @@ def cell_advice(result: dict[str, Any], patterns: set[str] | None = None) -> lis
             for (code, message), cells in grouped.items()]
 
 
-def advise(result: dict[str, Any], tables: list[Table] | None = None) -> list[Advice]:
-    """Every warning for a result (and ``tables``, if they show more than run and report do by default)."""
-    out = machine_advice(result) + pattern_advice(result, tables) + cell_advice(result)
+def advise(result: dict[str, Any], tables: list[Table] | None = None, chosen: bool = False) -> list[Advice]:
+    """Every warning for a result (and ``tables``, if they show more than run and report do by default; only
+    theirs with ``chosen``, the figures a reader picked with ``report --metric``)."""
+    out = machine_advice(result) + pattern_advice(result, tables, chosen) + cell_advice(result)
     seen: set[str] = set()
     unique = []
     for item in out:
@@ -303,9 +310,10 @@ def lines(advice: list[Advice]) -> list[str]:
     return [a.text() for a in advice]
 
 
-def report_warnings(result: dict[str, Any], tables: list[Table] | None = None) -> list[str]:
-    """What ``ipclab report`` prints next to its tables: the same lines as ``run`` for the same result."""
-    return lines(advise(result, tables))
+def report_warnings(result: dict[str, Any], tables: list[Table] | None = None, chosen: bool = False) -> list[str]:
+    """What ``ipclab report`` prints next to its tables: the same lines as ``run`` for the same result (unless
+    the reader ``chosen`` the figures with --metric)."""
+    return lines(advise(result, tables, chosen))
 
 
 def run_warnings(result: dict[str, Any], tables: list[Table] | None = None) -> list[str]:

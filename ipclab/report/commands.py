@@ -120,8 +120,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .tables import render_tables
 
     result = results.load(args.result)
-    tables = report_tables(result, parse_metrics(args.metric), args.result)
-    warnings = report_warnings(result, tables)
+    chosen = parse_metrics(args.metric)
+    tables = report_tables(result, chosen, args.result)
+    warnings = report_warnings(result, tables, chosen=chosen is not None)  # by default: the lines `run` printed
     to_file = args.output not in (None, "-")
     fmt = args.format
     if fmt in ("csv", "json"):
