@@ -110,6 +110,20 @@ def socket_buffers() -> dict[str, Any]:
     return out
 
 
+def machine_load() -> dict[str, Any]:
+    """How busy the machine is now: load average, and /proc/stat's CPU jiffies (all, and stolen by a hypervisor).
+
+    The sweep records one at its start and one at its end (metadata ``load_start``, ``load_end``): the advice
+    compares the load with the CPU count and the steal between the two with all the time that passed.
+    """
+    out: dict[str, Any] = {"load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    line = (_read("/proc/stat") or "").split("\n", 1)[0].split()
+    if line[:1] == ["cpu"] and len(line) > 8:
+        jiffies = [int(v) for v in line[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+        out["cpu_jiffies"] = {"total": sum(jiffies), "steal": jiffies[7]}
+    return out
+
+
 def sysinfo() -> dict[str, Any]:
     """Everything a reader needs to reproduce a figure; recorded in every result file."""
     uname = os.uname()

@@ -27,7 +27,8 @@ def pingpong_trial(rtt_us: float, n: int, rng: random.Random, noise: float) -> d
 def stream_trial(mb_s: float, size: int, rng: random.Random, noise: float) -> dict[str, Any]:
     mb = mb_s * (1 + rng.uniform(-noise, noise))
     msg_s = mb * 1e6 / size
-    lat = sorted(rng.uniform(5_000, 50_000) for _ in range(200))
+    # One-way latency as noisy as the throughput: a quiet result has quiet trials in every figure.
+    lat = sorted(rng.uniform(5_000, 50_000) * (1 + noise) for _ in range(2000))
     return {"sent": 20000, "received": 20000, "lost": 0, "loss_pct": 0.0, "mb_s": mb, "msg_s": msg_s,
             "owl_p50_us": stats.percentile(lat, 50) / 1000, "cpu_us_msg": 2.0, "ctx_msg": 0.5,
             "owl_quantiles_ns": [round(v) for v in stats.quantiles(lat)]}

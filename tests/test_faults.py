@@ -168,7 +168,7 @@ def test_corruption_is_counted_per_cell(cli, tmp_path, verify: bool) -> None:
             assert 0 <= flipped <= 10, pattern  # sampled checks only
         assert cells[pattern, "pipe"]["trials"][0]["metrics"]["corrupt"] == 0
     if verify:
-        assert "pingpong flip 100 B: trial 1: 10 corrupt message(s)" in proc.stderr
+        assert "pingpong flip 100 B, stream flip 100 B: trial 1: 10 corrupt message(s)" in proc.stderr  # once
 
 
 # -- the runner is interrupted: children end, objects go, partial results saved -----------------------------

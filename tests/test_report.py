@@ -82,7 +82,8 @@ def test_csv_is_machine_clean_and_carries_the_exact_medians():
     add_na_cell(result, "pipe", 1 << 20, "too big, for the test")
     tables = build_tables(result, ["rtt_p50_us"])
     rows = list(csv.DictReader(io.StringIO(render_csv(tables))))
-    assert set(rows[0]) == {"pattern", "metric", "unit", "transport", "size_bytes", "value", "status"}
+    assert set(rows[0]) == {"pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max",
+                            "loss_pct"}
     # 3 transports x 3 sizes (64, 4096 and the n/a 1 MiB column)
     assert len(rows) == 9
     summaries = {(c["transport"], c["size_bytes"]): c["summary"] for c in result["cells"] if c["status"] == "ok"
@@ -298,21 +299,25 @@ def test_markdown_and_latex_against_expected_text():
     result = make_result({"pipe": 10.0}, sizes=(64,), patterns=("pingpong",), trials=3)
     cell = result["cells"][0]
     cell["summary"]["rtt_p50_us"], cell["spread"]["rtt_p50_us"] = 10.4567, 0.3
+    for trial, value in zip(cell["trials"], (9.0, 10.4567, 12.0)):
+        trial["metrics"]["rtt_p50_us"] = value
     add_na_cell(result, "pipe", 70000, "datagram too big: 70000 > 65507 bytes")
     (table,) = build_tables(result, ["rtt_p50_us"])
     from ipclab.report.tables import render_text
 
     assert render_text(table, "github") == (
         "**pingpong: round trip, p50 (µs), lower is better; median of 3 trials; same CPU (1)**\n\n"
-        "| transport   |      64 B |   70000 B |\n"
-        "|-------------|-----------|-----------|\n"
-        "| pipe        | 10.5 ±15% |   n/a [1] |\n\n"
-        "[1] datagram too big: 70000 > 65507 bytes\n")
+        "| transport   |             64 B |   70000 B |\n"
+        "|-------------|------------------|-----------|\n"
+        "| pipe        | 10.5 (9.00–12.0) |   n/a [1] |\n\n"
+        "[1] datagram too big: 70000 > 65507 bytes  \n"
+        "(a–b): lowest–highest per-trial figure, where trials differ by over 10% of the median\n")
     assert latex.render_table(table) == (
         "\\begin{table}[htbp]\n  \\centering\n"
         "  \\caption{pingpong: round trip, p50 (\\ensuremath{\\mu}s), lower is better; median of 3 trials; "
         "same CPU (1)}\n  \\label{tab:ipclab-pingpong-rtt-p50-us}\n  \\begin{tabular}{lrr}\n    \\toprule\n"
         "    transport & 64 B & 70000 B \\\\\n    \\midrule\n"
-        "    pipe & 10.5 \\ensuremath{\\pm}15\\% & n/a [1] \\\\\n    \\bottomrule\n  \\end{tabular}\n"
+        "    pipe & 10.5 (9.00--12.0) & n/a [1] \\\\\n    \\bottomrule\n  \\end{tabular}\n"
         "  \\par\\smallskip\\footnotesize\n  [1] datagram too big: 70000 \\textgreater{} 65507 bytes\\par\n"
+        "  (a--b): lowest--highest per-trial figure, where trials differ by over 10\\% of the median\\par\n"
         "\\end{table}\n")

@@ -104,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             print(f"Question: {terminal_text(config.extra['question'])}\n")  # text from the experiment file
         sys.stdout.write(render_run_tables(result, args.format, config.extra.get("metrics")))
+    # The same lines `ipclab report` prints for this result: one advice engine, the same figures considered.
     for line in run_warnings(result):
         print(f"ipclab: warning: {line}", file=sys.stderr)
     failed = [c for c in result["cells"] if c["status"] == "failed"]

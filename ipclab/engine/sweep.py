@@ -16,6 +16,7 @@ from ..config import RunConfig, format_size
 from ..declarations import PatternSpec
 from ..errors import Interrupted, IpclabError, WorkerError
 from ..patterns.common import Context
+from ..probes import machine_load
 from ..resources import explain
 from ..stats import summarize_trials
 from ..transports import get_transport, load_transport, ref_of
@@ -35,13 +36,15 @@ class Runner:
     """Runs a RunConfig; ``on_cell(result)`` is called after every cell (the CLI saves the file there).
 
     ``launcher`` starts the workers (default LocalProcess); ``timing`` sets the supervisor's waits;
-    ``transports`` resolves a transport name to its class (default: the registry).
+    ``transports`` resolves a transport name to its class (default: the registry); ``load`` reads how busy the
+    machine is (default probes.machine_load), recorded in the metadata at the start and end of the sweep.
     """
 
     def __init__(self, config: RunConfig, *, on_cell: Callable[[dict[str, Any]], None] | None = None,
                  progress: ProgressFn | None = None, metadata: dict[str, Any] | None = None,
                  launcher: Launcher | None = None, timing: Timing | None = None,
-                 transports: Callable[[str], Any] | None = None) -> None:
+                 transports: Callable[[str], Any] | None = None,
+                 load: Callable[[], dict[str, Any]] | None = None) -> None:
         self.config = config
         self.on_cell = on_cell
         self.progress = progress or (lambda *a, **k: None)
@@ -50,6 +53,7 @@ class Runner:
         self.supervisor = Supervisor(self.launcher, timing)
         self.resolve = transports or get_transport
         self.rundir = RunDir()
+        self.load = load or machine_load  # how busy the machine is, at the start and end (busy-machine advice)
         self._current: dict[str, Any] | None = None  # the cell being measured (see _keep_partial_cell)
 
     @property
@@ -64,6 +68,7 @@ class Runner:
     def run(self) -> dict[str, Any]:
         cells = self.cells()
         self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
+        self.result["metadata"]["load_start"] = self.load()
         self.rundir.create()
         try:
             for pattern, transport, size in cells:
@@ -81,6 +86,7 @@ class Runner:
             finally:
                 self.launcher.close()
                 self.result["finished"] = results.now_iso()
+                self.result["metadata"]["load_end"] = self.load()
         return self.result
 
     def _append(self, cell: dict[str, Any]) -> None:

@@ -65,27 +65,22 @@ def _warn(lines: list[str]) -> None:
 
 def report_tables(result: dict[str, Any], metrics: list[str] | None, path: str = "the result") -> list[Any]:
     """The pivot tables a report shows; ConfigError if a requested metric is recorded nowhere."""
-    from .tables import applicable, patterns_in, pivot
+    from .tables import applicable, patterns_in, pivot, shown_metrics
 
     patterns = patterns_in(result)
     if not patterns:
         raise ConfigError(f"{path} holds no cells (was the run interrupted before the first one?)")
     if metrics is None:
-        tables = []
-        for pattern in patterns:
-            for key in report_metrics(pattern):  # a pattern's SPEC.report_tables: a little more than `run`
-                if key == "loss_pct" and not any((c.get("summary", {}).get("loss_pct") or 0) > 0
-                                                 for c in result["cells"] if c["pattern"] == pattern):
-                    continue  # a column of zeros for reliable transports says nothing
-                if applicable(result, pattern, key):
-                    tables.append(pivot(result, pattern, key))
-        return tables
+        # A pattern's SPEC.report_tables (a little more than `run`), with the delivery table where cells lost any.
+        return [pivot(result, p, k) for p in patterns for k in shown_metrics(result, p, report_metrics(p))
+                if applicable(result, p, k)]
     recorded = [k for k in METRICS if any(applicable(result, p, k) for p in patterns)]
     for key in metrics:
         if key not in recorded:
             raise ConfigError(f"--metric: {key!r} is not recorded in {path} (patterns: {', '.join(patterns)}); "
                               f"recorded here: {', '.join(recorded)}")
-    return [pivot(result, p, k) for p in patterns for k in metrics if applicable(result, p, k)]
+    return [pivot(result, p, k) for p in patterns for k in shown_metrics(result, p, metrics, asked=True)
+            if applicable(result, p, k)]
 
 
 def context_line(result: dict[str, Any]) -> str:
@@ -124,8 +119,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .tables import render_tables
 
     result = results.load(args.result)
-    tables = report_tables(result, parse_metrics(args.metric), args.result)
-    warnings = report_warnings(result, tables)
+    chosen = parse_metrics(args.metric)
+    tables = report_tables(result, chosen, args.result)
+    warnings = report_warnings(result, tables, chosen=chosen is not None)  # by default: the lines `run` printed
     to_file = args.output not in (None, "-")
     fmt = args.format
     if fmt in ("csv", "json"):

@@ -42,6 +42,7 @@ def render_table(table: Table) -> str:
         cells += [f'<td class="num">{escape(v)}</td>' for v in row[1:]]
         body.append(f"<tr>{''.join(cells)}</tr>")
     notes = "".join(f"<li>[{i}] {escape(text)}</li>" for i, text in enumerate(table.notes, 1))
+    notes += "".join(f"<li>{escape(text)}</li>" for text in table.legend)
     out = (f"<table>\n<caption>{escape(table.title)}</caption>\n<thead><tr>{head}</tr></thead>\n"
            f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n")
     if notes:
@@ -86,7 +87,9 @@ def render(result: dict[str, Any], tables: list[Table], warnings: list[str],
         parts.append(f"<p>{escape(str(description))}</p>")
     parts.append("<p>Round trips are timed by the client around send+receive (one-way is about half); "
                  "throughput is timed at the consumer from its first to its last message. Each figure is the "
-                 "median across trials; &plusmn;N% marks trials that disagree by more than 10 %.</p>")
+                 "median across trials; under each table a legend explains its marks: the range across trials "
+                 "(lowest&ndash;highest) where they differ by more than 10 %, the loss beside every figure of a "
+                 "cell that lost messages, a percentile resting on too few samples.</p>")
     if warnings:
         items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
         parts.append(f'<section class="warnings"><h2>Warnings</h2><ul>{items}</ul></section>')

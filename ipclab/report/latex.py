@@ -67,9 +67,10 @@ def render_table(table: Table) -> str:
     for row in table.rows:
         lines.append("    " + " & ".join(escape(c) for c in row) + r" \\")
     lines += [r"    \bottomrule", r"  \end{tabular}"]
-    if table.notes:
+    if table.notes or table.legend:
         lines.append(r"  \par\smallskip\footnotesize")
         lines += [f"  [{i}] {escape(text)}\\par" for i, text in enumerate(table.notes, 1)]
+        lines += [f"  {escape(text)}\\par" for text in table.legend]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 

@@ -1,10 +1,16 @@
 """Pivot tables (rows: transports, columns: sizes) for any metric, and their text renderings.
 
-A cell shows the median across trials, "±N%" when the trials disagree by more than 10 %, ``n/a`` or
-``failed`` with a numbered note giving the reason, or "-" when the figure could not be computed (with a note when
-the pattern said why, in its per-trial ``missing`` figures: ``{metric key: reason}``).
+A cell shows the median across trials, then what a reader needs beside it:
 
-``render_tables(tables, fmt)`` is the one text renderer of ``ipclab run`` and ``ipclab report``.
+- ``(a–b)``: the range across trials (lowest–highest per-trial figure) where it exceeds 10 % of the median;
+- ``, N% lost``: the cell lost messages, so its figures count only what arrived;
+- ``[n]``: a numbered note: ``n/a`` or ``failed`` with the reason, a figure that could not be computed (the
+  pattern's per-trial ``missing`` figures: ``{metric key: reason}``), or a percentile resting on fewer samples
+  than it needs.
+
+Each table explains the marks it uses once, in a legend under it. A pattern with a lossy cell gets a delivery table:
+messages lost (%) / reordered / duplicated per cell. ``render_tables(tables, fmt)`` is the one text renderer of
+``ipclab run`` and ``ipclab report``.
 """
 
 from __future__ import annotations
@@ -14,11 +20,17 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import stats
 from ..config import format_size
 from ..untrusted import csv_cell, strict_json
-from .metrics import METRICS, Metric, belongs, default_metrics, format_number
+from .cells import delivery, figure_range, loss_pct, lossy, samples_per_trial
+from .metrics import METRICS, PERCENTILES, Metric, belongs, default_metrics, format_number
 
 SPREAD_MARK = 0.10
+LOSS_KEY = "loss_pct"  # its table is the delivery table: lost % / reordered / duplicated
+RANGE_LEGEND = f"(a–b): lowest–highest per-trial figure, where trials differ by over {SPREAD_MARK:.0%} of the median"
+LOSS_LEGEND = "N% lost: the cell lost messages (median of its trials); its figures count only what arrived"
+DELIVERY_LEGEND = "lost %: of the messages sent; reordered, duplicated: messages; - = not counted by this pattern"
 
 
 @dataclass
@@ -31,20 +43,53 @@ class Table:
     rows: list[list[str]]
     values: list[list[float | None]]  # raw medians, same shape as rows[*][1:]
     notes: list[str] = field(default_factory=list)
+    ranges: list[list[tuple[float, float] | None]] = field(default_factory=list)  # per-trial min, max
+    losses: list[list[float | None]] = field(default_factory=list)  # the cell's median loss (%), if counted
+    extra: dict[str, list[list[float | None]]] = field(default_factory=dict)  # delivery: reordered, duplicated
+    legend: list[str] = field(default_factory=list)  # what the marks in this table mean, once
 
 
 def patterns_in(result: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(c["pattern"] for c in result["cells"]))
 
 
+def thin(cell: dict[str, Any], metric_key: str) -> str | None:
+    """A note if this figure is a percentile resting on fewer samples per trial than it needs."""
+    p = PERCENTILES.get(metric_key)
+    n = samples_per_trial(cell)
+    if p is None or n is None or n >= (need := stats.min_samples_for(p)):
+        return None
+    return (f"p{p:g} from {n} samples per trial, fewer than the {need} it needs: it is decided by the few "
+            f"slowest samples; rerun with --count {need} or more")
+
+
+def spread_text(cell: dict[str, Any], key: str, median: float) -> str:
+    """" (a–b)" when the trials differ by more than SPREAD_MARK of the median, else ""."""
+    span = figure_range(cell, key)
+    if span is None or median == 0 or (span[1] - span[0]) / abs(median) <= SPREAD_MARK:
+        return ""
+    return f" ({format_number(span[0])}–{format_number(span[1])})"
+
+
+def delivery_text(cell: dict[str, Any]) -> str:
+    """"57.4 / 12 / 0": lost %, reordered, duplicated (``-`` where the pattern does not count one)."""
+    figures = delivery(cell)
+    lost = figures[LOSS_KEY]
+    head = "-" if lost is None else format_number(lost) + spread_text(cell, LOSS_KEY, lost)
+    return " / ".join([head, *("-" if figures[k] is None else format_number(figures[k])
+                               for k in ("reordered", "duplicated"))])
+
+
 def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     metric = METRICS[metric_key]
+    is_delivery = metric_key == LOSS_KEY
     cells = [c for c in result["cells"] if c["pattern"] == pattern]
     transports = list(dict.fromkeys(c["transport"] for c in cells))
     sizes = sorted(dict.fromkeys(c["size_bytes"] for c in cells))
     by_key = {(c["transport"], c["size_bytes"]): c for c in cells}
     notes: list[str] = []
     note_index: dict[str, int] = {}
+    marks: set[str] = set()
 
     def note(text: str) -> str:
         if text not in note_index:
@@ -58,6 +103,9 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     exceptions = False
     rows: list[list[str]] = []
     values: list[list[float | None]] = []
+    ranges: list[list[tuple[float, float] | None]] = []
+    losses: list[list[float | None]] = []
+    extra: dict[str, list[list[float | None]]] = {"reordered": [], "duplicated": []} if is_delivery else {}
     for name in transports:
         row_cells = [by_key.get((name, s)) for s in sizes]
         label = name
@@ -82,18 +130,44 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
                     why = missing_reason(c, metric_key)
                     row.append(f"- {note(why)}" if why else "-")
                     continue
+                if is_delivery:
+                    row.append(delivery_text(c))
+                    marks.add("delivery")
+                    continue
                 text = format_number(v)
-                spread = c.get("spread", {}).get(metric_key, 0.0)
-                if spread > SPREAD_MARK and len(c.get("trials", [])) > 1:
-                    text += f" ±{spread / 2:.0%}"
+                if spread := spread_text(c, metric_key, v):
+                    text += spread
+                    marks.add("range")
+                if (lost := loss_pct(c)) is not None:
+                    text += f", {format_number(lost)}% lost"
+                    marks.add("loss")
+                if why := thin(c, metric_key):
+                    text += f" {note(why)}"
                 row.append(text)
         rows.append(row)
         values.append(vals)
+        ranges.append([figure_range(c, metric_key) if c and c["status"] == "ok" else None for c in row_cells])
+        losses.append([delivery(c)[LOSS_KEY] if c and c["status"] == "ok" else None for c in row_cells])
+        for key in extra:
+            extra[key].append([delivery(c)[key] if c and c["status"] == "ok" else None for c in row_cells])
     trials = result.get("config", {}).get("trials", 1)
     where = f"; {common}{' unless noted' if exceptions else ''}" if common else ""
-    title = f"{pattern}: {metric.heading()}; median of {trials} trial{'s' if trials != 1 else ''}{where}"
+    heading = ("messages lost (%) / reordered / duplicated" if is_delivery else metric.heading())
+    title = f"{pattern}: {heading}; median of {trials} trial{'s' if trials != 1 else ''}{where}"
+    legend = [text for mark, text in (("delivery", DELIVERY_LEGEND), ("range", RANGE_LEGEND),
+                                      ("loss", LOSS_LEGEND)) if mark in marks]
     return Table(pattern, metric, title, ["transport", *(format_size(s) for s in sizes)], sizes, rows,
-                 values, notes)
+                 values, notes, ranges, losses, extra, legend)
+
+
+def shown_metrics(result: dict[str, Any], pattern: str, keys: tuple[str, ...] | list[str],
+                  asked: bool = False) -> list[str]:
+    """``keys`` with the delivery table where it says something: added for a pattern with a lossy cell (every
+    lossy cell shows its loss, reordering and duplicates); unless ``asked`` for, left out where nothing was lost
+    (a column of zeros says nothing)."""
+    if any(lossy(c) for c in result["cells"] if c["pattern"] == pattern):
+        return list(dict.fromkeys([*keys, LOSS_KEY]))
+    return list(keys) if asked else [k for k in keys if k != LOSS_KEY]
 
 
 def missing_reason(cell: dict[str, Any], metric_key: str) -> str | None:
@@ -115,7 +189,7 @@ def applicable(result: dict[str, Any], pattern: str, metric_key: str) -> bool:
 
 
 def render_text(table: Table, tablefmt: str = "simple") -> str:
-    """A terminal ("simple"), GitHub/Markdown ("github"/"pipe") or other tabulate format, with its notes."""
+    """A terminal ("simple"), GitHub/Markdown ("github"/"pipe") or other tabulate format, with notes and legend."""
     from tabulate import tabulate
 
     body = tabulate(table.rows, headers=table.columns, tablefmt=tablefmt, disable_numparse=True,
@@ -123,35 +197,56 @@ def render_text(table: Table, tablefmt: str = "simple") -> str:
     md = tablefmt in ("github", "pipe")
     title = f"**{table.title}**" if md else table.title
     notes = "".join(f"\n[{i}] {text}" + ("  " if md else "") for i, text in enumerate(table.notes, 1))
-    return f"{title}\n\n{body}\n{notes}".rstrip() + "\n"
+    legend = "".join(f"\n{text}" + ("  " if md else "") for text in table.legend)
+    return f"{title}\n\n{body}\n{notes}{legend}".rstrip() + "\n"
+
+
+CSV_COLUMNS = ["pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max", "loss_pct"]
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
 
 
 def render_csv(tables: list[Table]) -> str:
-    """Machine-clean CSV: one row per (pattern, metric, transport, size), raw medians, no rounding."""
+    """Machine-clean CSV: one row per (pattern, metric, transport, size), raw medians, no rounding; ``min`` and
+    ``max`` across trials (empty with one trial) and the cell's ``loss_pct`` (empty where loss is not counted).
+    A delivery table adds rows for its ``reordered`` and ``duplicated`` counts."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["pattern", "metric", "unit", "transport", "size_bytes", "value", "status"])
+    writer.writerow(CSV_COLUMNS)
     for t in tables:
-        for row, vals in zip(t.rows, t.values):
+        for r, (row, vals) in enumerate(zip(t.rows, t.values)):
             name = row[0].split(" [")[0]
-            for size, text, value in zip(t.sizes, row[1:], vals):
+            for i, (size, text, value) in enumerate(zip(t.sizes, row[1:], vals)):
                 status = "ok" if value is not None else (text.split(" ")[0] if text else "missing")
+                span = t.ranges[r][i] if t.ranges else None
+                lost = t.losses[r][i] if t.losses else None
+                low, high = span if span else (None, None)
                 writer.writerow([csv_cell(f) for f in (t.pattern, t.metric.key, t.metric.unit, name, size,
-                                                       "" if value is None else repr(float(value)), status)])
+                                                       _num(value), status, _num(low), _num(high), _num(lost))])
+                for key, matrix in t.extra.items():
+                    count = matrix[r][i]
+                    writer.writerow([csv_cell(f) for f in (t.pattern, key, "messages", name, size, _num(count),
+                                                           "ok" if count is not None else status, "", "",
+                                                           _num(lost))])
     return out.getvalue()
 
 
 def render_json(tables: list[Table]) -> str:
     return strict_json([{"pattern": t.pattern, "metric": t.metric.key, "unit": t.metric.unit, "title": t.title,
                         "sizes": t.sizes, "transports": [r[0] for r in t.rows], "values": t.values,
-                        "notes": t.notes} for t in tables], indent=1) + "\n"
+                        "ranges": [[list(s) if s else None for s in row] for row in t.ranges],
+                        "loss_pct": t.losses, **t.extra, "notes": t.notes, "legend": t.legend}
+                       for t in tables], indent=1) + "\n"
 
 
 def build_tables(result: dict[str, Any], metrics: list[str] | None = None) -> list[Table]:
-    """The tables of ``ipclab run``: each pattern's declared tables (or the given metrics), where recorded."""
+    """The tables of ``ipclab run``: each pattern's declared tables (or the given metrics), where recorded, and
+    the delivery table of a pattern with a lossy cell."""
     tables = []
     for pattern in patterns_in(result):
-        for key in metrics or default_metrics(pattern):
+        for key in shown_metrics(result, pattern, metrics or default_metrics(pattern), asked=bool(metrics)):
             if applicable(result, pattern, key):
                 tables.append(pivot(result, pattern, key))
     return tables

@@ -1,0 +1,83 @@
+"""Per-cell facts the tables and the advice both read: the range across trials, delivery (loss, reordering,
+duplicates) and the samples behind a percentile.
+
+One place each, so the tables and the warnings can never disagree about a cell, and so the result model's own
+per-cell range (min, max of each per-trial figure), once it is recorded, replaces :func:`figure_range` in one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import format_size
+from ..patterns import PATTERNS, get_spec
+
+DELIVERY = ("loss_pct", "reordered", "duplicated")  # the figures of a lossy cell shown on screen, in this order
+
+
+def label(cell: dict[str, Any]) -> str:
+    """"transport size": how a warning names a cell of a known pattern."""
+    return f"{cell['transport']} {format_size(cell['size_bytes'])}"
+
+
+def _numbers(cell: dict[str, Any], key: str) -> list[float]:
+    values = []
+    for trial in cell.get("trials", []):
+        value = trial.get("metrics", {}).get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values.append(float(value))
+    return values
+
+
+def figure_range(cell: dict[str, Any], key: str) -> tuple[float, float] | None:
+    """(min, max) of one per-trial figure across the cell's trials; None with fewer than two trials."""
+    # When the result carries its own per-cell range, read it here instead (the one line to swap).
+    values = _numbers(cell, key)
+    return (min(values), max(values)) if len(values) > 1 else None
+
+
+def delivery(cell: dict[str, Any]) -> dict[str, float | None]:
+    """The cell's median loss (%), reordered and duplicated messages; None where the pattern does not count it."""
+    summary = cell.get("summary", {})
+    return {key: (float(summary[key]) if isinstance(summary.get(key), (int, float)) else None) for key in DELIVERY}
+
+
+def lossy(cell: dict[str, Any]) -> bool:
+    """Did any trial of the cell lose, reorder or duplicate a message? (A median of 0 can hide one trial's loss.)"""
+    return cell.get("status") == "ok" and any(v > 0 for key in (*DELIVERY, "lost") for v in _numbers(cell, key))
+
+
+def loss_pct(cell: dict[str, Any]) -> float | None:
+    """The loss to print beside a figure of a lossy cell: the median, or the worst trial's if the median is 0."""
+    if not lossy(cell):
+        return None
+    median = delivery(cell)["loss_pct"]
+    if median:
+        return median
+    worst = _numbers(cell, "loss_pct")
+    return max(worst) if worst and max(worst) > 0 else None
+
+
+def sample_keys(pattern: str) -> tuple[str, ...]:
+    """The per-trial figure counting a pattern's samples; every declared one for a pattern not in the registry."""
+    if pattern in PATTERNS:
+        key = get_spec(pattern).sample_key
+        return (key,) if key else ()
+    return tuple(dict.fromkeys(k for name in PATTERNS if (k := get_spec(name).sample_key)))
+
+
+def samples_per_trial(cell: dict[str, Any]) -> int | None:
+    """The fewest samples any trial of the cell had (round trips, messages, requests...); None if unknown.
+
+    Percentiles are per-trial figures summarised across trials, so one trial's samples are what a percentile
+    rests on. (Once percentiles are pooled over all trials, the sum over trials is the count to use here.)
+    """
+    keys = sample_keys(str(cell.get("pattern")))
+    counts = []
+    for trial in cell.get("trials", []):
+        figures = trial.get("metrics", {})
+        for key in keys:
+            if isinstance(figures.get(key), (int, float)):
+                counts.append(int(figures[key]))
+                break
+    return min(counts) if counts else None
