@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import format_size
-from .metrics import METRICS, Metric, belongs, default_metrics, format_number
+from .metrics import Metric, belongs, default_metrics, format_number, metric_for
 
 SPREAD_MARK = 0.10
 
@@ -38,7 +38,7 @@ def patterns_in(result: dict[str, Any]) -> list[str]:
 
 
 def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
-    metric = METRICS[metric_key]
+    metric = metric_for(pattern, metric_key)  # the words its cells count in (per round trip...)
     cells = [c for c in result["cells"] if c["pattern"] == pattern]
     transports = list(dict.fromkeys(c["transport"] for c in cells))
     sizes = sorted(dict.fromkeys(c["size_bytes"] for c in cells))
