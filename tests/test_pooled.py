@@ -171,3 +171,31 @@ def test_every_metric_says_what_one_unit_counts() -> None:
     assert all(m.per for m in catalogue.RELABELLED.values())
     relabelled = {(p, k) for p, k in catalogue.RELABELLED}
     assert {("pingpong", "msg_s"), ("reqrep", "msg_s"), ("connect", "cpu_us_msg"), ("burst", "msg_s")} <= relabelled
+
+
+# -- the same known answer through the CLI, in real processes (a plug-in transport) ----------------------------
+@pytest.mark.process
+def test_a_stall_in_one_trial_shows_through_run_and_report(cli, tmp_path) -> None:
+    import json
+    import os
+
+    from conftest import ROOT
+
+    from ipclab.report.metrics import format_number
+
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env = {"PYTHONPATH": os.pathsep.join([ROOT, tests_dir]),
+           "IPCLAB_EXTRA_TRANSPORTS": "stall=stall_transport:StallPipe",
+           "IPCLAB_TEST_STALL": str(tmp_path / "servers")}
+    out = tmp_path / "r.json"
+    proc = cli("run", "-t", "stall", "-p", "pingpong", "-s", "64", "-n", "100", "--warmup", "3", "--trials", "3",
+               "-q", "-f", "csv", "-o", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr
+    (cell,) = json.loads(out.read_text())["cells"]
+    s = cell["summary"]
+    assert s["rtt_max_us"] >= STALL_S * 1e6 and s["rtt_p999_us"] >= 0.7 * STALL_S * 1e6
+    assert cell["pooled"]["rtt"]["samples"] == 300
+    report = cli("report", str(out), "--metric", "rtt_max_us,rtt_p999_us,rtt_p75_us,msg_s", env=env)
+    assert report.returncode == 0, report.stderr
+    assert format_number(s["rtt_max_us"]) in report.stdout and format_number(s["rtt_p999_us"]) in report.stdout
+    assert "round trips/s" in report.stdout
