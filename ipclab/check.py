@@ -122,9 +122,9 @@ def _cell_problems(cell: dict[str, Any], run_trials: Any, want: RunConfig, pin: 
         out.append(f"trials numbered {numbers}, not 1..{len(trials)}: trials were removed or reordered")
     # The summary must be what the trials give, recomputed by the runner's own function: a trial removed or a
     # figure changed by hand shows here even when the trial counts were edited to match.
-    from .runner import summarize_trials
+    from .stats import summarize_cell
 
-    again, _ = summarize_trials([t.get("metrics", {}) for t in trials])
+    again = summarize_cell(trials)["summary"]  # pooled latency figures from the trials' histograms, as the runner
     for key, value in cell.get("summary", {}).items():
         given = again.get(key)
         if value is None or given is None:

@@ -54,8 +54,22 @@ def split_list(text: str, flag: str) -> list[str]:
 
 def closest(word: str, choices: list[str]) -> str:
     """' (did you mean X?)' or '' - used in 'unknown X' messages."""
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    match = difflib.get_close_matches(word, choices, n=5, cutoff=0.5)
+    if not match:
+        return ""
+    # Equal similarity ratios are common among keys that differ by one character (rtt_p50_us, rtt_p95_us):
+    # the fewest edits decide, then difflib's order.
+    return f" (did you mean {min(match, key=lambda m: _edits(word, m))!r}?)"
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (short words only: option names, metric keys)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 def parse_pin(text: Any, flag: str = "--pin") -> str:

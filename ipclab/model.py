@@ -129,16 +129,51 @@ def _extra(data: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in known}
 
 
+def _histograms(data: Any, what: str) -> dict[str, Any]:
+    """{distribution prefix: histogram JSON} (ipclab.histogram): each must read back as a histogram."""
+    from .histogram import Histogram
+
+    for prefix, value in _object(data, what).items():
+        try:
+            Histogram.from_json(value)
+        except ValueError as exc:
+            raise Invalid(f"{what} {prefix!r}: {exc}") from None
+    return data
+
+
+def _ranges(data: Any, what: str) -> dict[str, Any]:
+    """{figure: [min, max]} across trials."""
+    for name, value in _object(data, what).items():
+        if not (isinstance(value, list) and len(value) == 2 and all(map(_number, value)) and value[0] <= value[1]):
+            raise Invalid(f"{what} {name!r} is not a [min, max] pair of numbers")
+    return data
+
+
+def _pooled(data: Any, what: str) -> dict[str, Any]:
+    """{prefix: {"samples": N, "trials": k, "keys": [summary keys], "quantiles_ns": [numbers]}}."""
+    for prefix, value in _object(data, what).items():
+        entry = _object(value, f"{what} {prefix!r}")
+        ok = (all(isinstance(entry.get(k), int) and not isinstance(entry[k], bool) and entry[k] >= 0
+                  for k in ("samples", "trials"))
+              and isinstance(entry.get("keys"), list) and all(isinstance(k, str) for k in entry["keys"])
+              and isinstance(entry.get("quantiles_ns"), list) and all(map(_number, entry["quantiles_ns"])))
+        if not ok:
+            raise Invalid(f"{what} {prefix!r} is not {{samples, trials, keys, quantiles_ns}}")
+    return data
+
+
 @dataclass
 class Trial(_Record):
-    """One trial of a cell: its figures and the workers' raw records (role -> object)."""
+    """One trial of a cell: its figures, the workers' raw records (role -> object) and the histograms of its
+    latency distributions (prefix -> ipclab.histogram JSON; absent in files written before them)."""
 
     trial: int
     metrics: dict[str, Figure] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    histograms: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     _keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
-    KNOWN: ClassVar[tuple[str, ...]] = ("trial", "metrics", "raw")
+    KNOWN: ClassVar[tuple[str, ...]] = ("trial", "metrics", "raw", "histograms")
 
     @classmethod
     def from_dict(cls, data: Any, what: str = "trial") -> Trial:
@@ -147,10 +182,15 @@ class Trial(_Record):
         if not _integer(number):
             raise Invalid(f"{what} has no valid 'trial'")
         return cls(number, _figures(data.get("metrics", {}), f"{what} metrics", lists=True),
-                   _object(data.get("raw", {}), f"{what} raw"), _extra(data, cls.KNOWN), tuple(data))
+                   _object(data.get("raw", {}), f"{what} raw"),
+                   _histograms(data.get("histograms", {}), f"{what} histograms"), _extra(data, cls.KNOWN),
+                   tuple(data))
 
     def _json(self) -> dict[str, Any]:
-        return {"trial": self.trial, "metrics": self.metrics, "raw": self.raw}
+        out = {"trial": self.trial, "metrics": self.metrics, "raw": self.raw, "histograms": self.histograms}
+        if not self.histograms and not self._keys:  # written only by trials that kept one (as the engine does)
+            del out["histograms"]
+        return out
 
 
 @dataclass
@@ -168,15 +208,17 @@ class Cell(_Record):
     placement: str | None = None
     cpus: dict[str, list[int] | None] | None = None
     trials: list[Trial] = field(default_factory=list)
-    summary: dict[str, float | None] = field(default_factory=dict)  # median over trials
+    summary: dict[str, float | None] = field(default_factory=dict)  # median over trials; latency: pooled samples
     spread: dict[str, float | None] = field(default_factory=dict)  # (max-min)/median over trials
+    range: dict[str, list[Number]] = field(default_factory=dict)  # [min, max] over trials of each per-trial figure
+    pooled: dict[str, Any] = field(default_factory=dict)  # prefix -> what was pooled (stats.summarize_cell)
     warnings: list[Warning] = field(default_factory=list)
     traceback: str | None = None  # a failed worker's, when it sent one
     extra: dict[str, Any] = field(default_factory=dict)
     _keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
     KNOWN: ClassVar[tuple[str, ...]] = ("pattern", "transport", "size_bytes", "status", "reason", "count",
                                         "duration_s", "warmup", "placement", "cpus", "trials", "summary", "spread",
-                                        "warnings", "traceback")
+                                        "range", "pooled", "warnings", "traceback")
 
     @classmethod
     def from_dict(cls, data: Any, what: str = "cell") -> Cell:
@@ -210,6 +252,7 @@ class Cell(_Record):
             [Trial.from_dict(t, f"{what} trial {j}") for j, t in enumerate(trials)],
             _figures(data.get("summary", {}), f"{what} summary", lists=False),
             _figures(data.get("spread", {}), f"{what} spread", lists=False, nulls=False),
+            _ranges(data.get("range", {}), f"{what} range"), _pooled(data.get("pooled", {}), f"{what} pooled"),
             [Warning.from_json(w, f"{what} warning {j}") for j, w in enumerate(warnings)],
             data.get("traceback"), _extra(data, cls.KNOWN), tuple(data))
 
@@ -219,6 +262,8 @@ class Cell(_Record):
         out["warnings"] = [w.to_json() for w in self.warnings]
         if self.traceback is None and not self._keys:  # written only by failed cells that have one
             del out["traceback"]
+        if not self.pooled and not self._keys:  # written only by cells whose trials kept histograms
+            del out["pooled"]
         return out
 
 

@@ -1,6 +1,9 @@
 """Statistics as pure functions over sequences of numbers: percentiles, spread, summaries.
 
-No clocks, no I/O: everything here is tested deterministically.
+No clocks, no I/O: everything here is tested deterministically. A cell's summary (``summarize_cell``) takes
+per-trial figures (throughput, medians...) as the median across trials with their range, and every latency
+distribution's percentiles, mean, max and standard deviation from the pooled samples of all trials (their
+merged histograms, ipclab.histogram), never as a median of per-trial percentiles.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from .histogram import Histogram
 
 # Probabilities stored with every latency distribution: enough for a CDF plot and the usual tail percentiles.
 QUANTILE_POINTS: tuple[float, ...] = tuple(float(p) for p in range(0, 100)) + (99.5, 99.9, 99.99, 100.0)
@@ -73,7 +78,7 @@ def min_samples_for(p: float) -> int:
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
-    """count, mean, min, p50, p90, p99, p99.9, max, stdev of a latency sample (any unit)."""
+    """count, mean, min, p50, p75, p90, p95, p99, p99.9, max, stdev of a latency sample (any unit)."""
     ordered = sorted(values)
     if not ordered:
         return {"count": 0}
@@ -82,7 +87,9 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
         "mean": mean(ordered),
         "min": ordered[0],
         "p50": percentile(ordered, 50),
+        "p75": percentile(ordered, 75),
         "p90": percentile(ordered, 90),
+        "p95": percentile(ordered, 95),
         "p99": percentile(ordered, 99),
         "p99.9": percentile(ordered, 99.9),
         "max": ordered[-1],
@@ -113,6 +120,69 @@ def summarize_trials(trials: Sequence[Mapping[str, Any]]) -> tuple[dict[str, flo
             summary[key] = median(values)
             spread[key] = relative_spread(values)
     return summary, spread
+
+
+# The summary figures of every latency distribution, per trial and pooled: {prefix}_{name}_us (p99.9 -> p999).
+LATENCY_NAMES: tuple[str, ...] = ("min", "mean", "p50", "p75", "p90", "p95", "p99", "p99.9", "max", "stdev")
+
+
+def latency_key(prefix: str, name: str) -> str:
+    """The figure key of summary ``name`` of distribution ``prefix``: ("rtt", "p99.9") -> "rtt_p999_us"."""
+    return f"{prefix}_{name.replace('.', '')}_us"
+
+
+def histogram_figures(h: Histogram, prefix: str) -> dict[str, float]:
+    """The µs figures (LATENCY_NAMES) of a histogram of ns samples; {} when it holds none."""
+    if not h.count:
+        return {}
+    points = [float(n[1:]) for n in LATENCY_NAMES if n.startswith("p")]
+    values = dict(zip((f"p{p:g}" for p in points), h.percentiles(points)))
+    values.update({"min": float(h.min or 0), "max": float(h.max or 0), "mean": h.mean(), "stdev": h.stdev()})
+    return {latency_key(prefix, name): values[name] / 1000.0 for name in LATENCY_NAMES}
+
+
+def trial_ranges(trials: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """[min, max] across trials of every numeric per-trial figure (the figures summarize_trials takes)."""
+    out: dict[str, list[float]] = {}
+    keys = dict.fromkeys(k for t in trials for k, v in t.items() if isinstance(v, (int, float))
+                         and not isinstance(v, bool))
+    for key in keys:
+        values = [t[key] for t in trials if isinstance(t.get(key), (int, float)) and not isinstance(t[key], bool)]
+        out[key] = [min(values), max(values)]
+    return out
+
+
+def summarize_cell(trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A cell's summary from its trials (``{"metrics": {...}, "histograms": {prefix: histogram JSON}}``).
+
+    Returns
+      summary: every per-trial figure's median across trials, except the figures of each latency distribution
+               that the trials kept a histogram of: those (LATENCY_NAMES) come from the pooled samples of all
+               trials (the merged histogram): percentiles within 0.4 %, mean, min, max and stdev exact;
+      spread:  (max - min) / median across trials of every per-trial figure (as before);
+      range:   [min, max] across trials of every per-trial figure;
+      pooled:  {prefix: {"samples": N, "trials": k, "keys": [summary keys pooled], "quantiles_ns": [...]}}, the
+               quantiles at QUANTILE_POINTS of the pooled samples (CDF plots). Empty for trials without
+               histograms (result files before histograms): their summary stays the median of per-trial figures.
+    """
+    figures = [t.get("metrics", {}) for t in trials]
+    summary, spread = summarize_trials(figures)
+    ranges = trial_ranges(figures)
+    pooled: dict[str, dict[str, Any]] = {}
+    parts: dict[str, list[Histogram]] = {}
+    for t in trials:
+        for prefix, data in (t.get("histograms") or {}).items():
+            parts.setdefault(prefix, []).append(data if isinstance(data, Histogram) else Histogram.from_json(data))
+    for prefix, hists in parts.items():
+        merged = Histogram.merged(hists)
+        if not merged.count:
+            continue
+        pooled_figures = histogram_figures(merged, prefix)
+        summary.update(pooled_figures)
+        pooled[prefix] = {"samples": merged.count, "trials": sum(1 for h in hists if h.count),
+                          "keys": list(pooled_figures),
+                          "quantiles_ns": [round(v) for v in merged.percentiles(QUANTILE_POINTS)]}
+    return {"summary": summary, "spread": spread, "range": ranges, "pooled": pooled}
 
 
 # -- comparing two runs: significance on per-trial figures ------------------------------------------------------

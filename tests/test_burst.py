@@ -110,7 +110,7 @@ def test_cli_burst_over_pipe_tcp_udp(tmp_path) -> None:
                    timeout=120)
     assert proc.returncode == 0, proc.stderr
     for title in ("burst: burst of K messages + ack, p50 (µs)", "burst: burst of K messages + ack, p99",
-                  "burst: throughput at the consumer (MB/s)", "burst: CPU time per message"):
+                  "burst: data bytes per second (acks not counted) (MB/s)", "burst: CPU time per data message"):
         assert title in proc.stdout
     cells = json.loads(out.read_text())["cells"]
     assert len(cells) == 6

@@ -88,8 +88,9 @@ def test_trials_median_and_fresh_processes(cli, tmp_path) -> None:
     proc = cli("run", "-t", "pipe", "-p", "pingpong", "-s", "64", "-n", "200", "-k", "3", "-q", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     (cell,) = _load(str(out))["cells"]
-    p50s = sorted(t["metrics"]["rtt_p50_us"] for t in cell["trials"])
-    assert len(p50s) == 3 and cell["summary"]["rtt_p50_us"] == p50s[1]
+    rates = sorted(t["metrics"]["msg_s"] for t in cell["trials"])  # a per-trial figure: the median of 3
+    assert len(rates) == 3 and cell["summary"]["msg_s"] == rates[1] and cell["range"]["msg_s"] == [rates[0], rates[2]]
+    assert cell["pooled"]["rtt"]["samples"] == 600  # percentiles: the pooled round trips of all 3 trials
     assert "median of 3 trials" in proc.stdout
 
 

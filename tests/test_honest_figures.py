@@ -144,13 +144,23 @@ def test_ten_samples_mark_the_p99_in_its_cell_and_say_which() -> None:
     text = render_run_tables(result, "table")
     p99 = text.split("round trip, p99")[1].split("\n\n")
     assert cell_of(p99[1], "loopback")[1].endswith("[1]")
-    assert p99[2].startswith("[1] p99 from 10 samples per trial, fewer than the 1000 it needs")
+    assert p99[2].startswith("[1] p99 from 10 samples, fewer than the 1000 it needs")  # one trial: all it has
     p50 = text.split("round trip, p50")[1].split("\n\n")  # a p50 needs 20: 10 is too few for it as well
     assert cell_of(p50[1], "loopback")[1].endswith("[1]") and p50[2].startswith("[1] p50 from 10 samples")
-    warned = [w for w in run_warnings(result) if "samples per trial" in w]
-    assert warned == ["pingpong: rtt_p99_us is a p99, which needs at least 1000 samples per trial, but 1 cell(s) "
+    warned = [w for w in run_warnings(result) if "samples" in w]
+    assert warned == ["pingpong: rtt_p99_us is a p99, which needs at least 1000 samples, but 1 cell(s) "
                       "have fewer (fewest: 10; marked in the tables): loopback 64 B; rerun with --count 1000 or "
-                      "more"]
+                      "more, or with more --trials (percentiles pool every trial's samples)"]
+
+
+def test_a_pooled_percentile_counts_the_samples_of_every_trial() -> None:
+    """Three trials of 400 round trips: the p99 rests on 1200 pooled samples, enough; one trial of 400 is not."""
+    pooled = render_run_tables(sweep(("loopback",), ("pingpong",), count=400, trials=3), "table")
+    p99 = pooled.split("round trip, p99")[1].split("\n\n")
+    assert not cell_of(p99[1], "loopback")[1].endswith("]")
+    single = render_run_tables(sweep(("loopback",), ("pingpong",), count=400), "table")
+    p99 = single.split("round trip, p99")[1].split("\n\n")
+    assert cell_of(p99[1], "loopback")[1].endswith("[1]") and p99[2].startswith("[1] p99 from 400 samples")
 
 
 def warning_lines(text: str) -> list[str]:

@@ -65,7 +65,7 @@ def test_a_new_cell_writes_every_key_the_engine_writes() -> None:
     assert written["format_version"] == FORMAT_VERSION and written["format"] == "ipclab-result"
     (c,) = written["cells"]
     assert list(c) == ["pattern", "transport", "size_bytes", "status", "reason", "count", "duration_s", "warmup",
-                       "placement", "cpus", "trials", "summary", "spread", "warnings"]
+                       "placement", "cpus", "trials", "summary", "spread", "range", "warnings"]
     assert c["warnings"] == [{"code": "load", "message": "busy machine"}]
     assert Result.from_dict(written).cells == [cell]
 

@@ -202,7 +202,7 @@ def test_warnings_tell_the_user_what_to_do():
     result["cells"][0]["cpus"] = {"server": [0], "client0": [0], "client1": [0]}
     tables = report_tables(result, ["rtt_p99_us", "mb_s"])
     text = "\n".join(advice.report_warnings(result, tables))
-    assert "needs at least 1000 samples per trial" in text and "--count 1000" in text  # p99 from 300
+    assert "needs at least 1000 samples" in text and "--count 1000" in text  # p99 from 300
     assert "trials disagree by more than 10%" in text and "--trials" in text
     assert "virtual machine (KVM)" in text
     assert "only 1 CPU(s) usable but cells ran 3 worker processes" in text

@@ -16,9 +16,10 @@ from ..config import RunConfig, format_size
 from ..declarations import PatternSpec
 from ..errors import Interrupted, IpclabError, WorkerError
 from ..patterns.common import Context
+from ..patterns.loops import HISTOGRAMS
 from ..probes import machine_load
 from ..resources import explain
-from ..stats import summarize_trials
+from ..stats import summarize_cell, summarize_trials  # noqa: F401 - summarize_trials: runner re-exports it
 from ..transports import get_transport, load_transport, ref_of
 from ..transports.base import CellSpec
 from .launch import Launcher, LocalProcess, WorkerSpec
@@ -98,7 +99,7 @@ class Runner:
         cell = self._current
         if cell is None or not cell["trials"]:
             return
-        cell["summary"], cell["spread"] = summarize_trials([t["metrics"] for t in cell["trials"]])
+        _summarize(cell)
         cell["warnings"].append(warning("interrupted", f"interrupted after {len(cell['trials'])} of "
                                                        f"{self.config.trials} trials"))
         self._append(cell)
@@ -119,7 +120,7 @@ class Runner:
         cell: dict[str, Any] = {
             "pattern": pattern, "transport": name, "size_bytes": size, "status": "ok", "reason": None,
             "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
-            "cpus": placement, "trials": [], "summary": {}, "spread": {}, "warnings": list(warnings),
+            "cpus": placement, "trials": [], "summary": {}, "spread": {}, "range": {}, "warnings": list(warnings),
         }
         self._current = cell
         label = f"{pattern} {name} {format_size(size)}"
@@ -157,9 +158,13 @@ class Runner:
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))
-            cell["trials"].append({"trial": trial + 1, "metrics": figures, "raw": _strip(raw)})
+            histograms = figures.pop(HISTOGRAMS, None)  # kept beside the figures: the summary pools them
+            record = {"trial": trial + 1, "metrics": figures, "raw": _strip(raw)}
+            if histograms:
+                record["histograms"] = histograms
+            cell["trials"].append(record)
         if cell["trials"]:
-            cell["summary"], cell["spread"] = summarize_trials([t["metrics"] for t in cell["trials"]])
+            _summarize(cell)
             spread = cell["spread"].get(spec.headline, 0.0)
             if spread > SPREAD_WARN:
                 cell["warnings"].append(warning(
@@ -179,6 +184,15 @@ class Runner:
         if reason is None and self.config.duration is not None and size == 0:
             reason = "a duration run needs an end marker, which an empty message cannot carry; use --count"
         return reason
+
+
+def _summarize(cell: dict[str, Any]) -> None:
+    """summary (per-trial figures' medians; latency figures from the pooled samples of all trials), spread,
+    range ([min, max] across trials) and pooled (what came from the pooled samples): see stats.summarize_cell."""
+    s = summarize_cell(cell["trials"])
+    cell["summary"], cell["spread"], cell["range"] = s["summary"], s["spread"], s["range"]
+    if s["pooled"]:
+        cell["pooled"] = s["pooled"]
 
 
 def _worker_ref(cls: type) -> str | None:

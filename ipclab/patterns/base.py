@@ -7,7 +7,9 @@ A pattern is one module of ``ipclab.patterns`` with:
     LABELS: dict[str, str]                  role -> human name (the same dict as SPEC.labels)
     roles(options) -> [(role, index)]       the workers to start, "server" first (options: the pattern's own)
     run(role, index, channel, ctx) -> dict  in the worker: raw figures, JSON-able
-    metrics(raw_by_role, ctx) -> dict       in the parent, pure: the per-trial figures
+    metrics(raw_by_role, ctx) -> dict       in the parent, pure: the per-trial figures; a latency distribution's
+                                            histogram goes under loops.HISTOGRAMS ({prefix: histogram JSON}),
+                                            which the sweep stores beside the figures and pools across trials
 and optionally
     not_applicable(transport_cls, size, options) -> str | None
         pattern-level n/a, asked after the transport's own check. What a transport can carry (several writers,
@@ -23,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .. import stats
 from ..declarations import Metric, PatternOption, Per
 from .common import HEADER_SIZE, Context
 
@@ -47,12 +50,29 @@ def int_option(name: str, help: str, default: int, low: int, high: int, what: st
 TITLES = {"stdev": "standard deviation"}  # summary names spelled out in a metric's title
 
 
-def latency_metrics(prefix: str, what: str, per: Per, names: tuple[str, ...] = ("p50", "p99")) -> tuple[Metric, ...]:
+def latency_metrics(prefix: str, what: str, per: Per,
+                    names: tuple[str, ...] = stats.LATENCY_NAMES) -> tuple[Metric, ...]:
     """The declared µs figures (lower is better) of a timed distribution: for each summary name ("p50", "max",
-    "p99.9"...) the key ``{prefix}_{name}_us`` that loops.latency_figures writes, titled "{what}, {name}";
-    a percentile carries its number."""
-    return tuple(Metric(f"{prefix}_{name.replace('.', '')}_us", f"{what}, {TITLES.get(name, name)}", "µs", False,
+    "p99.9"...; default all of stats.LATENCY_NAMES, which loops.latency_figures records per trial and the cell
+    summary pools) the key ``{prefix}_{name}_us``, titled "{what}, {name}"; a percentile carries its number."""
+    return tuple(Metric(stats.latency_key(prefix, name), f"{what}, {TITLES.get(name, name)}", "µs", False,
                         per, float(name[1:]) if name.startswith("p") else None) for name in names)
+
+
+def counted_per(per: Per, plural: str, *, rate: str | None = None, loss: bool = True,
+                detail: str = "") -> tuple[Metric, ...]:
+    """The shared figures (CPU time, context switches, rate, loss) relabelled for a pattern that counts them per
+    ``per`` (a round trip, a request, a connection) instead of per message: the catalogue shows the pattern's
+    cells with these words. ``rate``: the msg_s title when the pattern records one (e.g. "round trips per
+    second"); ``detail``: what one ``per`` is made of, said in the CPU title (e.g. "2 messages")."""
+    what = f"{per} ({detail})" if detail else per
+    out = [Metric("cpu_us_msg", f"CPU time per {what}, all workers", "µs", False, per),
+           Metric("ctx_msg", f"context switches per {per}, all workers", "", False, per)]
+    if rate:
+        out.append(Metric("msg_s", rate, f"{plural}/s", True, per))
+    if loss:
+        out.append(Metric("loss_pct", f"{plural} lost", "%", False, per))
+    return tuple(out)
 
 
 def option(ctx_options: dict[str, Any], spec_option: PatternOption) -> Any:

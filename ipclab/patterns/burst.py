@@ -25,14 +25,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..declarations import PatternSpec, TrafficShape
+from ..declarations import Metric, PatternSpec, TrafficShape
 from .base import by_role, int_option, latency_metrics, needs_header, option, pair_roles
 from .common import HEADER, HEADER_SIZE, Context, IntegrityError, cpu_figures, encode_samples, receive_buffer
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 60
 LABELS = {"server": "acknowledger", "client": "sender"}
-LATENCY = ("mean", "min", "p50", "p90", "p99", "max")  # summary figures of the bursts' round trips
 BURST = int_option("burst", "messages per burst for the burst pattern (one ack per burst)", 16, 1, 4096,
                    "the burst length", metavar="K")
 
@@ -43,7 +42,13 @@ SPEC = PatternSpec(
     headline="burst_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=latency_metrics("burst", "burst of K messages + ack", "burst"),
+    metrics=latency_metrics("burst", "burst of K messages + ack", "burst") + (
+        # Rates and CPU count the K data messages of a burst; the ack is part of their cost, not a message counted.
+        Metric("msg_s", "data messages per second (acks not counted)", "msg/s", True, "message"),
+        Metric("mb_s", "data bytes per second (acks not counted)", "MB/s", True, "message"),
+        Metric("cpu_us_msg", "CPU time per data message (acks' cost included), all workers", "µs", False, "message"),
+        Metric("ctx_msg", "context switches per data message, all workers", "", False, "message"),
+        Metric("loss_pct", "bursts lost (a message or the ack)", "%", False, "burst")),
     tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg"),
     report_tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg", "loss_pct"),
     sample_key="bursts",
@@ -175,7 +180,7 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures (parent side): per-burst round trip, throughput of the data messages, loss."""
     client = raw["client"]
     k = client["burst"]
-    figures, n, mean = latency_figures(client["samples"], "burst", LATENCY)
+    figures, n, mean = latency_figures(client["samples"], "burst")
     attempted = n + client["lost"]
     out: dict[str, Any] = {"bursts": n, "burst_length": k, "lost": client["lost"], "stale": client["stale"],
                            "corrupt": client["corrupt"], "incomplete": raw["server"]["incomplete"],

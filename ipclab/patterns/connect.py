@@ -17,12 +17,11 @@ import time
 from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import by_role, latency_metrics, pair_roles
+from .base import by_role, counted_per, latency_metrics, pair_roles
 from .common import Context, cpu_figures, encode_samples
 from .loops import Tally, latency_figures, round_trips
 
 ORDER = 50
-LATENCY = ("mean", "min", "p50", "p90", "p99", "max")  # summary figures of the connections
 LABELS = {"server": "acceptor", "client": "dialer"}
 
 SPEC = PatternSpec(
@@ -33,7 +32,8 @@ SPEC = PatternSpec(
     count_class="round_trip",
     labels=LABELS,
     metrics=latency_metrics("conn", "connect + message + close", "connection")
-    + (Metric("conn_s", "connections per second", "conn/s", True, "connection"),),
+    + (Metric("conn_s", "connections per second", "conn/s", True, "connection"),)
+    + counted_per("connection", "connections", loss=False, detail="connect + message + close"),
     tables=("conn_p50_us", "conn_p99_us", "cpu_us_msg"),
     sample_key="connections",
     quantiles_key="conn_quantiles_ns",
@@ -116,7 +116,7 @@ run = by_role(_server, _client)
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures (parent side): time per connection (percentiles) and connections per second."""
     client, server = raw["client"], raw["server"]
-    figures, n, mean = latency_figures(client["samples"], "conn", LATENCY)
+    figures, n, mean = latency_figures(client["samples"], "conn")
     out: dict[str, Any] = {"connections": n, "served": server["served"] - ctx.warmup, "short": server["short"],
                            "corrupt": server["corrupt"] + client["unexpected"]}
     out.update(figures)

@@ -25,9 +25,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import stats
 from ..declarations import Metric, PatternSpec, TrafficShape
-from .base import int_option, needs_header, option
+from .base import int_option, latency_metrics, needs_header, option
 from .common import (
     END_MARKERS,
     HEADER,
@@ -35,13 +34,13 @@ from .common import (
     Context,
     IntegrityError,
     cpu_figures,
-    decode_samples,
     encode_samples,
     grow,
     new_samples,
     receive_buffer,
     throughput_figures,
 )
+from .loops import latency_figures
 
 ORDER = 40
 LABELS = {"server": "consumer", "client": "producer"}
@@ -60,7 +59,7 @@ SPEC = PatternSpec(
     metrics=(
         Metric("fair_jain", "fairness across producers (Jain, 1 = equal)", "", True, "trial"),
         Metric("share_min_pct", "smallest producer's share of messages", "%", True, "trial"),
-    ),
+    ) + latency_metrics("owl", "one-way latency under load, all producers", "message"),
     tables=("mb_s", "fair_jain", "share_min_pct", "cpu_us_msg"),
     sample_key="received",
     options=(CLIENTS,),
@@ -241,10 +240,6 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     out.update(fairness(consumer["window"] or []))
     if out["fair_jain"] is None:  # the tables show the cell empty with this note, not the table missing
         out["missing"] = {key: NO_WINDOW for key in ("fair_jain", "share_min_pct", "share_max_pct")}
-    latency = sorted(decode_samples(consumer["latency"]))
-    if latency:
-        s = stats.summarize(latency)
-        out["owl_p50_us"] = s["p50"] / 1000.0
-        out["owl_p99_us"] = s["p99"] / 1000.0
+    out.update(latency_figures(consumer["latency"], "owl")[0])
     out.update(cpu_figures(raw, received))
     return out

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import stats
+from ..histogram import Histogram
 from .common import (
     END_MARKERS,
     IDLE_TIMEOUT,
@@ -32,6 +33,8 @@ from .common import (
     marker_test,
     new_samples,
 )
+
+HISTOGRAMS = "histograms"  # the key of metrics()'s output holding {prefix: histogram JSON} (the sweep moves it)
 
 LOST = -1  # what exchange() returns when the reply did not come within the timeout (lossy transports)
 DEFAULT_CAP = 1 << 16  # initial sample array of a duration run (grown by doubling)
@@ -110,15 +113,24 @@ def send_markers(send: Callable[[memoryview], Any], payload: bytes, lossy: bool,
             break
 
 
-def latency_figures(samples_b64: str, prefix: str, names: tuple[str, ...]) -> tuple[dict[str, Any], int, float]:
+def latency_figures(samples_b64: str, prefix: str,
+                    names: tuple[str, ...] = stats.LATENCY_NAMES) -> tuple[dict[str, Any], int, float]:
     """Figures of a client's timed exchanges: ``{prefix}_{name}_us`` for each summary ``name`` (p99.9 is
-    'p999'), the stored distribution ``{prefix}_quantiles_ns``; with the number of samples and their mean (ns)."""
-    ordered = sorted(decode_samples(samples_b64))
-    out: dict[str, Any] = {}
+    'p999'), exact over this trial's samples; the stored distribution ``{prefix}_quantiles_ns``; and, under
+    ``"histograms"``, ``{prefix: histogram JSON}`` for the cell's pooled summary (HISTOGRAMS). Also
+    returns the number of samples and their mean (ns)."""
+    samples = decode_samples(samples_b64)
+    h = Histogram.of(samples)
+    out: dict[str, Any] = {HISTOGRAMS: {prefix: h.to_json()}}
+    ordered = sorted(samples)
     if not ordered:
         return out, 0, 0.0
-    s = stats.summarize(ordered)
+    # Percentiles from the sorted samples; mean and stdev from the histogram's exact integer sums (the same
+    # values, without two more passes over up to MAX_SAMPLES Python ints).
+    s = {"min": ordered[0], "max": ordered[-1], "mean": h.mean(), "stdev": h.stdev()}
     for name in names:
-        out[f"{prefix}_{name.replace('.', '')}_us"] = s[name] / 1000.0
+        if name not in s:
+            s[name] = stats.percentile(ordered, float(name[1:]))
+        out[stats.latency_key(prefix, name)] = s[name] / 1000.0
     out[f"{prefix}_quantiles_ns"] = [round(v) for v in stats.quantiles(ordered)]
     return out, len(ordered), float(s["mean"])

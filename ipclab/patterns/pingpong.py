@@ -11,7 +11,7 @@ from typing import Any
 
 from ..declarations import PatternSpec, TrafficShape
 from ..transports.channels import hot_io
-from .base import by_role, latency_metrics, pair_roles
+from .base import by_role, counted_per, latency_metrics, pair_roles
 from .common import (
     HEADER,
     HEADER_SIZE,
@@ -27,7 +27,6 @@ from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serv
 
 ORDER = 10
 LABELS = {"server": "echo server", "client": "client"}
-LATENCY = ("mean", "min", "p50", "p90", "p99", "p99.9", "max", "stdev")  # summary figures of the round trips
 
 SPEC = PatternSpec(
     name="pingpong",
@@ -36,8 +35,10 @@ SPEC = PatternSpec(
     headline="rtt_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=latency_metrics("rtt", "round trip", "round trip",
-                            ("min", "p50", "mean", "p90", "p99", "p99.9", "max", "stdev")),
+    # A round trip is two messages (ping and echo): its rate, CPU time and loss are counted per round trip.
+    metrics=latency_metrics("rtt", "round trip", "round trip")
+    + counted_per("round trip", "round trips", rate="round trips per second (1 / mean round trip)",
+                  detail="2 messages"),
     tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
     report_tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
     sample_key="round_trips",
@@ -202,7 +203,7 @@ run = by_role(_server, _client)
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures from the workers' raw results (runs in the parent)."""
     client = raw["client"]
-    figures, n, mean = latency_figures(client["samples"], "rtt", LATENCY)
+    figures, n, mean = latency_figures(client["samples"], "rtt")
     attempted = n + client["lost"]
     out: dict[str, Any] = {"round_trips": n, "lost": client["lost"], "stale": client["stale"],
                            "corrupt": client["corrupt"],

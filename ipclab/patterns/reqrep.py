@@ -23,14 +23,13 @@ import hashlib
 import time
 from typing import Any
 
-from ..declarations import PatternSpec, TrafficShape
-from .base import by_role, latency_metrics, pair_roles
+from ..declarations import Metric, PatternSpec, TrafficShape
+from .base import by_role, counted_per, latency_metrics, pair_roles
 from .common import HEADER, HEADER_SIZE, Context, IntegrityError, cpu_figures, encode_samples, receive_buffer
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 30
 LABELS = {"server": "reply server", "client": "requester"}
-LATENCY = ("mean", "min", "p50", "p90", "p99", "max")  # summary figures of the requests' TTLB
 
 SPEC = PatternSpec(
     name="reqrep",
@@ -39,7 +38,9 @@ SPEC = PatternSpec(
     headline="ttlb_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=latency_metrics("ttlb", "request to last reply byte", "request"),
+    metrics=latency_metrics("ttlb", "request to last reply byte", "request")
+    + counted_per("request", "requests", rate="requests per second (1 / mean TTLB)", detail="request + S-byte reply")
+    + (Metric("mb_s", "reply bytes per second of request time (S / mean TTLB)", "MB/s", True, "request"),),
     tables=("ttlb_p50_us", "ttlb_p99_us", "mb_s", "cpu_us_msg"),
     sample_key="requests",
     quantiles_key="ttlb_quantiles_ns",
@@ -164,7 +165,7 @@ run = by_role(_server, _client)
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures (parent side): TTLB percentiles, throughput, loss and the sha256 check."""
     client = raw["client"]
-    figures, n, mean = latency_figures(client["samples"], "ttlb", LATENCY)
+    figures, n, mean = latency_figures(client["samples"], "ttlb")
     attempted = n + client["lost"]
     out: dict[str, Any] = {"requests": n, "lost": client["lost"], "stale": client["stale"],
                            "corrupt": client["corrupt"], "sha256_checked": client["checked"],

@@ -40,7 +40,7 @@ SPEC = PatternSpec(
     headline="mb_s",
     count_class="stream",
     labels=LABELS,
-    metrics=latency_metrics("owl", "one-way latency under load", "message", ("p50", "p99", "max")),
+    metrics=latency_metrics("owl", "one-way latency under load", "message"),
     tables=("mb_s", "msg_s", "cpu_us_msg"),
     report_tables=("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
     sample_key="received",
@@ -244,6 +244,6 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
         "elapsed_ns": consumer["last_ns"] - consumer["first_ns"],
     }
     out.update(throughput_figures(received, out["elapsed_ns"], ctx.size))
-    out.update(latency_figures(consumer["latency"], "owl", ("p50", "p99", "max"))[0])
+    out.update(latency_figures(consumer["latency"], "owl")[0])
     out.update(cpu_figures(raw, received))
     return out

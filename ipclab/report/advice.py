@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import stats
-from .cells import figure_range, label, loss_pct, lossy, samples_per_trial
+from .cells import figure_range, label, loss_pct, lossy, samples_behind
 from .metrics import METRICS, PERCENTILES, belongs, default_metrics, format_number, report_metrics
 from .tables import SPREAD_MARK, Table, patterns_in
 
@@ -179,15 +179,16 @@ def samples_advice(pattern: str, cells: list[dict[str, Any]], keys: list[str]) -
         if (p := PERCENTILES.get(key)) is None or not any(key in c.get("summary", {}) for c in cells):
             continue
         need = stats.min_samples_for(p)
-        short = [(n, label(c)) for c in cells if (n := samples_per_trial(c)) is not None and n < need]
+        short = [(n, label(c)) for c in cells if (n := samples_behind(c, key)[0]) is not None and n < need]
         if short:
             thin.append((need, p, key, [lab for _, lab in short], min(n for n, _ in short)))
     if not thin:
         return []
     need, p, key, labels, fewest = max(thin)
-    return [Advice("samples", f"{pattern}: {key} is a p{p:g}, which needs at least {need} samples per trial, but "
+    return [Advice("samples", f"{pattern}: {key} is a p{p:g}, which needs at least {need} samples, but "
                    f"{len(labels)} cell(s) have fewer (fewest: {fewest}; marked in the tables): {listing(labels)}",
-                   tuple(labels), f"rerun with --count {need} or more")]
+                   tuple(labels), f"rerun with --count {need} or more, or with more --trials (percentiles pool "
+                   "every trial's samples)")]
 
 
 def spread_advice(result: dict[str, Any], pattern: str, cells: list[dict[str, Any]],

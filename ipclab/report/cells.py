@@ -30,8 +30,16 @@ def _numbers(cell: dict[str, Any], key: str) -> list[float]:
 
 
 def figure_range(cell: dict[str, Any], key: str) -> tuple[float, float] | None:
-    """(min, max) of one per-trial figure across the cell's trials; None with fewer than two trials."""
-    # When the result carries its own per-cell range, read it here instead (the one line to swap).
+    """(min, max) of one per-trial figure across the cell's trials; None with fewer than two trials.
+
+    The result's own per-cell range (``cell["range"]``, recorded by the engine) when it has one; an older file's
+    trials otherwise.
+    """
+    if len(cell.get("trials", [])) < 2:
+        return None
+    recorded = cell.get("range", {}).get(key)
+    if isinstance(recorded, list) and len(recorded) == 2:
+        return float(recorded[0]), float(recorded[1])
     values = _numbers(cell, key)
     return (min(values), max(values)) if len(values) > 1 else None
 
@@ -66,12 +74,21 @@ def sample_keys(pattern: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(k for name in PATTERNS if (k := get_spec(name).sample_key)))
 
 
-def samples_per_trial(cell: dict[str, Any]) -> int | None:
-    """The fewest samples any trial of the cell had (round trips, messages, requests...); None if unknown.
+def samples_behind(cell: dict[str, Any], key: str) -> tuple[int | None, str]:
+    """How many samples a percentile figure of the cell rests on, and how they were counted.
 
-    Percentiles are per-trial figures summarised across trials, so one trial's samples are what a percentile
-    rests on. (Once percentiles are pooled over all trials, the sum over trials is the count to use here.)
+    A percentile pooled over all trials (``cell["pooled"]``, format 2 results) rests on every trial's samples;
+    an older file's percentile is a median of per-trial percentiles, each resting on one trial's samples.
     """
+    for info in cell.get("pooled", {}).values():
+        if key in info.get("keys", ()) and isinstance(info.get("samples"), int):
+            trials = info.get("trials", 1)
+            return info["samples"], ("samples" if trials == 1 else f"samples pooled over {trials} trials")
+    return samples_per_trial(cell), "samples per trial"
+
+
+def samples_per_trial(cell: dict[str, Any]) -> int | None:
+    """The fewest samples any trial of the cell had (round trips, messages, requests...); None if unknown."""
     keys = sample_keys(str(cell.get("pattern")))
     counts = []
     for trial in cell.get("trials", []):

@@ -17,7 +17,7 @@ from .. import stats
 from ..config import format_size
 from ..patterns import specs
 from ..untrusted import csv_cell, strict_json
-from .metrics import METRICS, Metric, belongs, default_metrics, format_number
+from .metrics import Metric, belongs, default_metrics, format_number, metric_for
 
 ALPHA = 0.05
 META_FIELDS = (("kernel", "kernel"), ("cpu_model", "CPU model"), ("cpu_count", "CPU count"),
@@ -115,7 +115,7 @@ def compare(a: dict[str, Any], b: dict[str, Any], metrics: list[str] | None = No
     for key in common:
         pattern = key[0]
         for name in metrics or default_metrics(pattern):
-            metric = METRICS[name]
+            metric = metric_for(pattern, name)  # the words its cells count in (per round trip...)
             if not belongs(pattern, name):
                 continue
             va, vb = per_trial(cells_a[key], name), per_trial(cells_b[key], name)

@@ -1,23 +1,28 @@
 """The catalogue of reportable metrics: the figures every pattern shares, plus what each pattern declares.
 
 The shared figures (throughput, CPU and context switches per message, loss, memory) live here; a pattern's own
-figures come from its ``SPEC.metrics``, its tables from ``SPEC.tables`` / ``SPEC.report_tables``. Nothing here
+figures come from its ``SPEC.metrics``, its tables from ``SPEC.tables`` / ``SPEC.report_tables``. A pattern that
+counts a shared figure per something other than a message (pingpong's CPU time per round trip) declares that
+key again with its own words: ``metric_for(pattern, key)`` gives them to its cells. Nothing here
 names a pattern: a new pattern module brings its metrics and tables with it. ``rebuild()`` refreshes the
 catalogue in place (the dicts below are shared by reference) after the pattern registry changed.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..declarations import Metric, PatternSpec
 from ..patterns import specs
 
-__all__ = ["METRICS", "OWNERS", "PERCENTILES", "DEFAULT_TABLES", "REPORT_TABLES", "Metric", "rebuild",
-           "default_metrics", "report_metrics", "belongs", "format_number"]
+__all__ = ["METRICS", "OWNERS", "PERCENTILES", "DEFAULT_TABLES", "REPORT_TABLES", "RELABELLED", "Metric", "rebuild",
+           "default_metrics", "report_metrics", "belongs", "format_number", "metric_for", "summary_basis"]
 
-# Figures any pattern may record (each applies to the patterns whose cells record it).
+# Figures any pattern may record (each applies to the patterns whose cells record it), counted per message unless
+# the pattern relabels them (RELABELLED).
 SHARED: tuple[Metric, ...] = (
     Metric("mb_s", "throughput at the consumer", "MB/s", True, "message"),
-    Metric("msg_s", "messages per second", "msg/s", True, "message"),
+    Metric("msg_s", "messages per second at the consumer", "msg/s", True, "message"),
     Metric("cpu_us_msg", "CPU time per message, all workers", "µs", False, "message"),
     Metric("ctx_msg", "context switches per message, all workers", "", False, "message"),
     Metric("loss_pct", "messages lost", "%", False, "message"),
@@ -30,6 +35,7 @@ OWNERS: dict[str, frozenset[str]] = {}  # pattern-specific key -> the patterns t
 PERCENTILES: dict[str, float] = {}  # key -> the percentile it is (too-few-samples advice)
 DEFAULT_TABLES: dict[str, tuple[str, ...]] = {}  # pattern -> the tables `ipclab run` prints, in order
 REPORT_TABLES: dict[str, tuple[str, ...]] = {}  # pattern -> the tables `ipclab report` shows by default
+RELABELLED: dict[tuple[str, str], Metric] = {}  # (pattern, shared key) -> the pattern's own words for it
 
 
 def rebuild(declared: list[PatternSpec] | None = None) -> None:
@@ -38,9 +44,12 @@ def rebuild(declared: list[PatternSpec] | None = None) -> None:
     shared = {m.key: m for m in SHARED}
     metrics: dict[str, Metric] = {}
     owners: dict[str, set[str]] = {}
+    relabelled: dict[tuple[str, str], Metric] = {}
     for spec in declared:
         for metric in spec.metrics:
-            if metric.key not in shared:
+            if metric.key in shared:
+                relabelled[(spec.name, metric.key)] = metric
+            else:
                 metrics.setdefault(metric.key, metric)  # two patterns declaring one key: the first one's words
                 owners.setdefault(metric.key, set()).add(spec.name)
     metrics.update(shared)
@@ -55,6 +64,27 @@ def rebuild(declared: list[PatternSpec] | None = None) -> None:
     DEFAULT_TABLES.update({s.name: s.tables or FALLBACK_TABLES for s in declared})
     REPORT_TABLES.clear()
     REPORT_TABLES.update({s.name: s.report_tables or s.tables or FALLBACK_TABLES for s in declared})
+    RELABELLED.clear()
+    RELABELLED.update(relabelled)
+
+
+def metric_for(pattern: str, key: str) -> Metric:
+    """The metric as ``pattern``'s cells count it: its own declaration of a shared key (pingpong's msg_s is per
+    round trip), else the catalogue's. KeyError for an unknown key, like METRICS[key]."""
+    return RELABELLED.get((pattern, key)) or METRICS[key]
+
+
+def summary_basis(cell: dict[str, Any], key: str) -> str:
+    """How a cell's summary figure was made: "pooled" (from the pooled samples of all trials: percentiles, mean,
+    max of a latency distribution), "median" (median across trials, with cell["range"] beside it), or
+    "median of per-trial figures" (a latency figure of a file written before pooling: read it as such)."""
+    pooled = cell.get("pooled")
+    if isinstance(pooled, dict) and any(key in (p.get("keys") or ()) for p in pooled.values()
+                                        if isinstance(p, dict)):
+        return "pooled"
+    if PERCENTILES.get(key) is not None or key.endswith(("_max_us", "_mean_us", "_min_us", "_stdev_us")):
+        return "median of per-trial figures"
+    return "median"
 
 
 def belongs(pattern: str, key: str) -> bool:

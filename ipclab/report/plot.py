@@ -233,7 +233,11 @@ def cdf_source(result: dict[str, Any]) -> tuple[str, str, str] | None:
 
 
 def merged_quantiles(cell: dict[str, Any], key: str) -> list[float] | None:
-    """Pointwise median over trials of the stored quantiles (a trial's distribution is one curve)."""
+    """The quantiles of the pooled samples of all trials (cell["pooled"]), or in a file written before pooling
+    the pointwise median over trials of the stored quantiles (a trial's distribution is one curve)."""
+    pooled = (cell.get("pooled") or {}).get(key.removesuffix("_quantiles_ns"), {}).get("quantiles_ns")
+    if pooled and len(pooled) == len(stats.QUANTILE_POINTS):
+        return [float(v) for v in pooled]
     curves = [t["metrics"][key] for t in cell.get("trials", [])
               if len(t.get("metrics", {}).get(key) or []) == len(stats.QUANTILE_POINTS)]
     if not curves:

@@ -23,8 +23,8 @@ from typing import Any
 from .. import stats
 from ..config import format_size
 from ..untrusted import csv_cell, strict_json
-from .cells import delivery, figure_range, loss_pct, lossy, samples_per_trial
-from .metrics import METRICS, PERCENTILES, Metric, belongs, default_metrics, format_number
+from .cells import delivery, figure_range, loss_pct, lossy, samples_behind
+from .metrics import PERCENTILES, Metric, belongs, default_metrics, format_number, metric_for
 
 SPREAD_MARK = 0.10
 LOSS_KEY = "loss_pct"  # its table is the delivery table: lost % / reordered / duplicated
@@ -56,11 +56,11 @@ def patterns_in(result: dict[str, Any]) -> list[str]:
 def thin(cell: dict[str, Any], metric_key: str) -> str | None:
     """A note if this figure is a percentile resting on fewer samples per trial than it needs."""
     p = PERCENTILES.get(metric_key)
-    n = samples_per_trial(cell)
+    n, counted = samples_behind(cell, metric_key)
     if p is None or n is None or n >= (need := stats.min_samples_for(p)):
         return None
-    return (f"p{p:g} from {n} samples per trial, fewer than the {need} it needs: it is decided by the few "
-            f"slowest samples; rerun with --count {need} or more")
+    return (f"p{p:g} from {n} {counted}, fewer than the {need} it needs: it is decided by the few "
+            f"slowest samples; rerun with --count {need} or more, or more --trials")
 
 
 def spread_text(cell: dict[str, Any], key: str, median: float) -> str:
@@ -81,7 +81,7 @@ def delivery_text(cell: dict[str, Any]) -> str:
 
 
 def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
-    metric = METRICS[metric_key]
+    metric = metric_for(pattern, metric_key)  # the words its cells count in (per round trip...)
     is_delivery = metric_key == LOSS_KEY
     cells = [c for c in result["cells"] if c["pattern"] == pattern]
     transports = list(dict.fromkeys(c["transport"] for c in cells))

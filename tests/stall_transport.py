@@ -1,0 +1,50 @@
+"""A plug-in transport for known-answer tests through the CLI (IPCLAB_EXTRA_TRANSPORTS=stall=stall_transport:
+StallPipe): anonymous pipes whose echo server stalls STALL_S once, at its STALL_AT-th read of the STALL_TRIAL-th
+server of a run. Trials run in fresh processes, so the servers count themselves in the file named by
+$IPCLAB_TEST_STALL (trials of a cell run one after another: no race)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from faulty_transports import Wrapped, WrapsOneEnd
+
+from ipclab.transports.base import Channel
+from ipclab.transports.pipe import PipeTransport
+
+STALL_S = 0.050
+STALL_TRIAL, STALL_AT = 2, 40
+COUNTER_ENV = "IPCLAB_TEST_STALL"
+
+
+class _StallOnce(Wrapped):
+    trial = 0
+
+    def recv_into(self, buf: memoryview) -> int:
+        self.n += 1
+        got = self.inner.recv_into(buf)
+        if self.n == STALL_AT and self.trial == STALL_TRIAL:
+            time.sleep(STALL_S)  # the client's round trip waits for this echo
+        return got
+
+
+class StallPipe(WrapsOneEnd, PipeTransport):
+    name = "stall"
+    summary = "pipes whose echo server stalls 50 ms once, in the second trial"
+    fault = _StallOnce
+
+    @classmethod
+    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
+        channel = super().connect(address, role, index)
+        if role == "server":
+            path = os.environ[COUNTER_ENV]
+            count = 1
+            if os.path.exists(path):
+                with open(path, encoding="ascii") as f:
+                    count += int(f.read() or 0)
+            with open(path, "w", encoding="ascii") as f:
+                f.write(str(count))
+            channel.trial = count  # type: ignore[attr-defined]
+        return channel
