@@ -22,6 +22,7 @@ from ..transports import get_transport, load_transport, ref_of
 from ..transports.base import CellSpec
 from .launch import Launcher, LocalProcess, WorkerSpec
 from .policy import auto_count, auto_warmup, choose_placement, warning, worker_keys
+from .remote import RemoteSupervisor, Session
 from .rundir import RunDir
 from .supervise import Supervisor, Timing
 
@@ -46,8 +47,12 @@ class Runner:
         self.on_cell = on_cell
         self.progress = progress or (lambda *a, **k: None)
         self.result = results.new_result(config, metadata)
-        self.launcher = launcher or LocalProcess()
+        self.launcher: Launcher = launcher or LocalProcess()
         self.supervisor = Supervisor(self.launcher, timing)
+        self.remote = Session.from_config(config)  # --remote: the server side on another host
+        if self.remote is not None:
+            self.launcher = self.remote.launcher(self.launcher)
+            self.supervisor = RemoteSupervisor(self.launcher, self.remote, timing)
         self.resolve = transports or get_transport
         self.rundir = RunDir()
         self._current: dict[str, Any] | None = None  # the cell being measured (see _keep_partial_cell)
@@ -63,6 +68,8 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         cells = self.cells()
+        if self.remote is not None:  # before anything is measured: the other host, its version, the link
+            self.result["metadata"]["remote"] = self.remote.open(self.supervisor.timing.setup)
         self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
         self.rundir.create()
         try:
@@ -110,6 +117,8 @@ class Runner:
         roles = pat.roles(options)
         keys = worker_keys(roles)
         placement, where, warnings = choose_placement(c.pin, cls, spec.shape, keys)
+        if self.remote is not None:
+            where, placement = self.remote.placement(where, placement)
         cell: dict[str, Any] = {
             "pattern": pattern, "transport": name, "size_bytes": size, "status": "ok", "reason": None,
             "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
@@ -136,6 +145,8 @@ class Runner:
             try:
                 assert self.workdir is not None
                 transport = cls(self.workdir, CellSpec(shape=spec.shape, size=size, clients=writers))
+                if self.remote is not None:
+                    transport = self.remote.wrap(transport)
                 raw = self.supervisor.run_trial(transport, specs, config, placement,
                                                 c.timeout + (c.duration or 0.0))
             except Interrupted:  # SIGTERM ends the sweep, it is not a failure of this cell
@@ -148,6 +159,8 @@ class Runner:
                 self.progress("failed", label=label, reason=why, remaining=c.trials - trial - 1)
                 break
             figures = pat.metrics(raw, ctx)
+            if self.remote is not None:
+                figures = self.remote.figures(figures)
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))
@@ -166,6 +179,10 @@ class Runner:
         reason = cls.unavailable_reason()
         if reason:
             return f"unavailable: {reason}"
+        if self.remote is not None:
+            reason = self.remote.not_applicable(cls)
+            if reason:
+                return reason
         reason = cls.not_applicable(spec.shape, size)
         check = getattr(pat, "not_applicable", None)  # optional: the pattern's own limits (a header it needs...)
         if reason is None and check is not None:
