@@ -51,10 +51,10 @@ class Pair:
         stats = json.loads(out)[0]["stats64"]
         return {"rx_bytes": stats["rx"]["bytes"], "tx_bytes": stats["tx"]["bytes"]}
 
-    def pids(self) -> list[int]:
-        """Processes inside either namespace."""
+    def pids(self, *names: str) -> list[int]:
+        """Processes inside these namespaces (default: either)."""
         found: list[int] = []
-        for ns in (self.a, self.b):
+        for ns in names or (self.a, self.b):
             out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, check=False).stdout
             found += [int(p) for p in out.split()]
         return found
@@ -116,3 +116,15 @@ def _kill_inside(pair: Pair) -> None:
 def exists(ns: str) -> bool:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     return any(line.split()[0] == ns for line in out.splitlines() if line.strip())
+
+
+def pair_for_test() -> Iterator[Pair]:
+    """The body of a test fixture: skip with the reason where namespaces are impossible, else yield a pair."""
+    import pytest
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with netns_pair() as pair:
+        yield pair
+    assert not exists(pair.a) and not exists(pair.b), "a namespace of this test survived it"

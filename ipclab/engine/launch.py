@@ -152,6 +152,17 @@ class LocalProcess:
         pass
 
 
+class _Session(_Process):
+    """A remote launcher's process, head of a session of its own: ``kill()`` ends the whole group (a wrapper
+    shell's children too)."""
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # already gone (and reaped)
+            pass
+
+
 class Remote:
     """Workers on another host: ``COMMAND... PYTHON -m ipclab.worker --stdio``, control over its stdin/stdout.
 
@@ -178,7 +189,7 @@ class Remote:
             proc = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                                     env=worker_env(), cwd="/", close_fds=True, bufsize=0, start_new_session=True)
         assert proc.stdin is not None and proc.stdout is not None
-        return _Process(spec, proc, ControlChannel(proc.stdout, proc.stdin), stderr_path)
+        return _Session(spec, proc, ControlChannel(proc.stdout, proc.stdin), stderr_path)
 
     def close(self) -> None:
         pass

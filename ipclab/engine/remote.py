@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -156,15 +157,24 @@ class Session:
     def hello(self, there: str, timeout: float) -> dict[str, Any]:
         """``COMMAND PYTHON -m ipclab.engine.remote hello ADDR``: its JSON answer, or one line why not."""
         argv = [*self.plan.argv, self.plan.python, "-m", "ipclab.engine.remote", "hello", there]
+        try:  # a session of its own: on a timeout the whole group goes (a shell's children too), not just its head
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    cwd="/", env=worker_env(), start_new_session=True)
+        except OSError as exc:
+            raise RemoteError(f"--remote: cannot start {self.plan.argv[0]!r} here: {exc.strerror}") from None
         try:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, cwd="/",
-                                  env=worker_env(), check=False)
-        except FileNotFoundError:
-            raise RemoteError(f"--remote: cannot start {self.plan.argv[0]!r}: no such program here") from None
-        except subprocess.TimeoutExpired as exc:
-            tail = _last(exc.stderr)
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, err = proc.communicate()
+            tail = _last(err)
             raise RemoteError(f"--remote: {self.command!r} did not answer within {timeout:g} s"
                               + (f": {tail}" if tail else "")) from None
+        except BaseException:  # Ctrl-C while waiting: nothing may stay behind
+            _kill_group(proc)
+            proc.communicate()
+            raise
+        done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
         if done.returncode != 0:
             tail = _last(done.stderr) or f"exit status {done.returncode}"
             raise RemoteError(f"--remote: {self.command!r} could not start ipclab there: {tail}")
@@ -207,7 +217,7 @@ class Session:
         missing = dict(out.get("missing") or {})
         for key in [k for k in out if k.startswith(ONE_WAY)]:
             out.pop(key)
-            missing[key] = "one-way latency needs one clock; the two hosts have two (n/a across hosts)"
+            missing[key] = "one-way latency needs one clock; two hosts have two clocks (n/a across hosts)"
         if missing:
             out["missing"] = missing
         return out
@@ -271,6 +281,13 @@ class RemoteSupervisor(Supervisor):
             address.update(message.get("address") or {})
         local = [w for w in workers if not plan.is_remote(w.spec.role)]
         super().configure(local, {**base, "address": address}, placement)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _last(data: bytes | None) -> str:

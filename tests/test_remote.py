@@ -1,0 +1,358 @@
+"""Runs across hosts (``--remote``, ipclab.engine.remote): the fast tier checks the pieces in this process, the
+process tier runs ipclab between two network namespaces joined by a veth pair (tests/netns.py; skipped with the
+reason where namespaces cannot be made), the whole run inside namespace A with ``--remote "ip netns exec B"``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+
+import netns
+import pytest
+from conftest import ROOT
+
+from ipclab.declarations import TrafficShape
+from ipclab.engine.launch import LocalProcess, Remote, WorkerSpec
+from ipclab.engine.remote import RemoteError, Session, ssh_host
+from ipclab.errors import ConfigError
+from ipclab.options import build
+from ipclab.transports.base import CellSpec
+from ipclab.transports.pipe import PipeTransport
+from ipclab.transports.tcp import TcpTransport
+from ipclab.transports.udp import UdpTransport
+
+ONE_WAY = TrafficShape(duplex=False)
+DUPLEX = TrafficShape(duplex=True)
+
+
+# -- fast tier ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command, host", [
+    ("ssh lab2", "lab2"), ("ssh -p 2222 user@lab2", "lab2"), ("ssh -p2222 -4 lab2", "lab2"),
+    ("ssh -i /k -o StrictHostKeyChecking=no root@198.18.0.2", "198.18.0.2"), ("ssh -tt lab2 nice", "lab2"),
+    ("/usr/bin/ssh ssh://me@lab2:2222", "lab2"), ("ip netns exec peer", None), ("docker exec -i box", None),
+    ("ssh", None), ("ssh -p", None),
+])
+def test_the_host_of_an_ssh_command(command: str, host: str | None) -> None:
+    assert ssh_host(command) == host
+
+
+def test_remote_options_are_checked_together() -> None:
+    assert build({"remote": "ssh user@lab2"}).remote_address == "lab2"
+    config = build({"remote": "ip netns exec b", "remote_address": "198.18.0.2", "reverse": True})
+    assert (config.remote_python, config.reverse, config.remote_address) == ("python3", True, "198.18.0.2")
+    with pytest.raises(ConfigError, match=r"^--remote-address: required with --remote 'ip netns exec b'"):
+        build({"remote": "ip netns exec b"})
+    with pytest.raises(ConfigError, match=r"^--reverse needs --remote"):
+        build({"reverse": True})
+    with pytest.raises(ConfigError, match=r"^--remote-address: '0.0.0.0' is not an address"):
+        build({"remote": "ssh lab2", "remote_address": "0.0.0.0"})
+    with pytest.raises(ConfigError, match=r"^--remote: cannot split"):
+        build({"remote": "ssh 'lab2"})
+
+
+def test_shared_kernel_transports_and_one_way_latency_are_na_across_hosts() -> None:
+    session = Session("ip netns exec b", "python3", "198.18.0.2")
+    assert "needs both ends on one kernel" in (session.not_applicable(PipeTransport) or "")
+    assert session.not_applicable(TcpTransport) is None and session.not_applicable(UdpTransport) is None
+    figures = session.figures({"mb_s": 1.0, "owl_p50_us": 3.0, "owl_quantiles_ns": [1, 2]})
+    assert figures["mb_s"] == 1.0 and "owl_p50_us" not in figures
+    assert "two clocks" in figures["missing"]["owl_p50_us"]
+    where, cpus = session.placement("same CPU (1)", {"server": [1], "client": [1]})
+    assert where.startswith("server on 198.18.0.2, client here") and cpus["server"] is None  # no CPUs known there
+
+
+def _bind_and_open(cls: type, shape: TrafficShape, remote_roles: frozenset[str], tmp: str) -> tuple:
+    """setup_remote here and bind_remote 'there' (both on loopback, in this process), as the engine does."""
+    transport = cls(tmp, CellSpec(shape=shape, size=64, clients=1))
+    address = transport.setup_remote(remote_roles, "127.0.0.1", "127.0.0.1")
+    role = next(iter(remote_roles))
+    own, shared = cls.bind_remote(address, role, 0)
+    theirs, ours = {**address, **own}, _inherited({**address, **shared})
+    transport.close_parent_fds()  # as after a spawn: the local worker holds its own copies
+    local = "client" if role == "server" else "server"
+    return transport, (role, theirs), (local, ours)
+
+
+def _inherited(address: dict) -> dict:
+    """The address as a spawned worker sees it: its fds are copies of the parent's."""
+    out = dict(address)
+    for key in ("server_fd", "listen_fd"):
+        if isinstance(out.get(key), int):
+            out[key] = os.dup(out[key])
+    if "client_fds" in out:
+        out["client_fds"] = [os.dup(fd) if fd >= 0 else fd for fd in out["client_fds"]]
+    return out
+
+
+@pytest.mark.parametrize("cls", [TcpTransport, UdpTransport], ids=["tcp", "udp"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["server-there", "client-there"])
+def test_endpoints_made_on_each_side_carry_messages(cls: type, reverse: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="ipclab-test-") as tmp:
+        roles = frozenset({"client" if reverse else "server"})
+        transport, (r_role, r_addr), (l_role, l_addr) = _bind_and_open(cls, DUPLEX, roles, tmp)
+        try:
+            opened: dict[str, object] = {}
+
+            def open_server() -> None:  # the server of a connection transport waits in accept()
+                role, addr = (r_role, r_addr) if r_role == "server" else (l_role, l_addr)
+                opened["server"] = cls.connect(addr, role, 0)
+
+            thread = threading.Thread(target=open_server)
+            thread.start()
+            client_addr = r_addr if r_role == "client" else l_addr
+            client = cls.connect(client_addr, "client", 0)
+            thread.join(10)
+            server = opened["server"]
+            client.send(memoryview(b"x" * 64))
+            buf = memoryview(bytearray(64))
+            assert server.recv_into(buf) == 64  # type: ignore[attr-defined]
+            server.send(buf)  # type: ignore[attr-defined]
+            assert client.recv_into(buf) == 64
+            client.close()
+            server.close()  # type: ignore[attr-defined]
+        finally:
+            transport.teardown()
+
+
+# -- process tier ---------------------------------------------------------------------------------------------------
+@pytest.mark.process
+def test_stdin_eof_ends_a_remote_worker_waiting_for_its_peer() -> None:
+    """A worker on the other host blocked in accept() (no client yet) ends when its stdin closes (ssh died)."""
+    with tempfile.TemporaryDirectory(prefix="ipclab-test-") as tmp:
+        prefix = ["env", f"PYTHONPATH={ROOT}"]
+        handle = Remote(prefix, sys.executable).start(WorkerSpec("server", "server", 0, "echo server", (), tmp))
+        try:
+            address = {"host": "127.0.0.1", "port": 0, "clients": 1, "mode": "connected", "empty": False}
+            handle.channel.send({"type": "CONFIG", "transport": "tcp", "pattern": "pingpong", "address": address,
+                                 "size": 64, "count": 100, "duration": None, "warmup": 0, "seed": 1,
+                                 "verify": False, "reliable": True, "clients": 1, "role": "server", "index": 0,
+                                 "cpus": None, "bind": True})
+            bound = handle.channel.recv(timeout=30)
+            assert bound["type"] == "BOUND" and bound["address"]["port"] > 0
+            time.sleep(0.2)
+            assert handle.poll() is None  # waiting in accept()
+            handle.channel.write_end.close()  # stdin EOF
+            assert handle.wait(5.0) == 1
+        finally:
+            if handle.poll() is None:
+                handle.kill()
+                handle.wait(None)
+            handle.close()
+
+
+@pytest.mark.process
+def test_a_launcher_that_hangs_is_one_line_within_the_set_up_timeout() -> None:
+    command = "sh -c 'echo ssh: connect to host lab2 port 22: Connection timed out >&2; sleep 30' sh"
+    session = Session(command, "python3", "127.0.0.1")
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match=r"did not answer within 1 s: ssh: connect to host lab2 port 22: "
+                                          r"Connection timed out$"):
+        session.open(1.0)
+    assert time.monotonic() - started < 10  # the shell's sleep was killed with it, not waited for
+
+
+@pytest.fixture
+def ns() -> Iterator[netns.Pair]:
+    yield from netns.pair_for_test()
+
+
+def _run(pair: netns.Pair, *args: str, remote: str | None = None, address: str | None = None,
+         tmp: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    argv = pair.ipclab_argv("run", "-q", "--remote", remote or pair.remote(), "--remote-address",
+                            address or pair.addr_b, *args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, "TMPDIR": tmp},
+                          check=False)
+
+
+def _nothing_left(pair: netns.Pair, tmp: str) -> None:
+    for _ in range(50):  # bounded: a worker told to exit takes a moment
+        if not pair.pids():
+            break
+        time.sleep(0.1)
+    assert pair.pids() == [], "a process survived in a namespace"
+    assert [n for n in os.listdir(tmp) if n.startswith("ipclab-")] == [], "a run directory survived"
+
+
+@pytest.fixture
+def tmp() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="ipt-remote-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.process
+def test_tcp_udp_zmq_across_namespaces(ns: netns.Pair, tmp: str) -> None:
+    before = ns.counters(ns.b, ns.dev_b)["rx_bytes"]
+    done = _run(ns, "-t", "tcp,udp,zmq-tcp,pipe", "-p", "pingpong,stream", "-s", "4K", "-n", "1000",
+                "-f", "json", "-o", "-", tmp=tmp)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    cells = {(c["pattern"], c["transport"]): c for c in result["cells"]}
+    for name in ("tcp", "udp", "zmq-tcp"):
+        for pattern in ("pingpong", "stream"):
+            cell = cells[(pattern, name)]
+            assert cell["status"] == "ok", cell["reason"]
+            assert cell["placement"].startswith(f"server on {ns.addr_b}, client here")
+        stream = cells[("stream", name)]
+        assert stream["summary"]["mb_s"] > 0 and "owl_p50_us" not in stream["summary"]
+        assert "two clocks" in stream["trials"][0]["metrics"]["missing"]["owl_p50_us"]
+    assert cells[("stream", "pipe")]["status"] == "n/a"
+    assert "one kernel" in cells[("stream", "pipe")]["reason"]
+    received = sum(cells[("stream", n)]["summary"]["received"] * 4096 for n in ("tcp", "udp", "zmq-tcp"))
+    crossed = ns.counters(ns.b, ns.dev_b)["rx_bytes"] - before
+    assert crossed >= received  # the measured bytes went over B's veth, not a loopback
+    remote = result["metadata"]["remote"]
+    assert remote["link"]["remote_address"] == ns.addr_b and remote["link"]["local_address"] == ns.addr_a
+    assert remote["link"]["remote_interface"] == ns.dev_b and remote["link"]["remote_mtu"] == 1500
+    assert remote["sysinfo"]["ipclab_version"] == result["metadata"]["ipclab_version"]
+    _nothing_left(ns, tmp)
+
+
+@pytest.mark.process
+def test_reverse_runs_the_clients_there(ns: netns.Pair, tmp: str) -> None:
+    before = ns.counters(ns.b, ns.dev_b)["tx_bytes"]
+    done = _run(ns, "--reverse", "-t", "tcp,udp,zmq-tcp", "-p", "stream,pingpong", "-s", "4K", "-n", "500",
+                "-f", "json", "-o", "-", tmp=tmp)
+    assert done.returncode == 0, done.stderr
+    cells = json.loads(done.stdout)["cells"]
+    assert all(c["status"] == "ok" for c in cells), [c["reason"] for c in cells]
+    assert all(c["placement"].startswith(f"client on {ns.addr_b}, server here") for c in cells)
+    assert ns.counters(ns.b, ns.dev_b)["tx_bytes"] - before >= 3 * 500 * 4096  # B sent the streams
+    _nothing_left(ns, tmp)
+
+
+@pytest.mark.process
+def test_a_tcp_stream_through_a_100mbit_link_reports_12_5_mb_s(ns: netns.Pair, tmp: str) -> None:
+    shaped = ns.run_in(ns.a, "tc", "qdisc", "add", "dev", ns.dev_a, "root", "tbf", "rate", "100mbit", "burst",
+                       "32kbit", "latency", "400ms")
+    if shaped.returncode != 0:
+        pytest.skip(f"tc tbf unavailable: {shaped.stderr.strip()}")
+    done = _run(ns, "-t", "tcp", "-p", "stream", "-s", "64K", "-n", "400", "-f", "json", "-o", "-", tmp=tmp)
+    assert done.returncode == 0, done.stderr
+    mb_s = json.loads(done.stdout)["cells"][0]["summary"]["mb_s"]
+    # 100 Mbit/s = 12.5 MB/s on the wire; the payload gets 1448 of every 1514 bytes (95.6 %, about 11.95 MB/s).
+    assert abs(mb_s - 12.5) <= 1.25, mb_s
+    _nothing_left(ns, tmp)
+
+
+@pytest.mark.process
+def test_failures_before_measuring_are_one_line(ns: netns.Pair, tmp: str) -> None:
+    fake = os.path.join(tmp, "other")
+    shutil.copytree(os.path.join(ROOT, "ipclab"), os.path.join(fake, "ipclab"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    init = os.path.join(fake, "ipclab", "__init__.py")
+    with open(init, encoding="utf-8") as f:
+        text = f.read()
+    with open(init, "w", encoding="utf-8") as f:
+        f.write(text.replace("__version__ = ", "__version__ = '0.0.0-other' or "))
+    host = ns.addr_b.rsplit(".", 1)[0]
+    cases = [
+        ({"remote": f"ip netns exec {ns.b}-missing"}, "Cannot open network namespace"),
+        ({"args": ("--remote-python", "/nonexistent/python3")}, "/nonexistent/python3"),
+        ({"remote": f"ip netns exec {ns.b} env PYTHONPATH={fake}"}, "the other host runs ipclab 0.0.0-other"),
+        ({"address": f"{host}.77"}, f"--remote-address {host}.77: not an address of the other host"),
+        ({"address": "198.19.255.254"}, "no route from this host"),
+    ]
+    for case, expected in cases:
+        done = _run(ns, "-t", "tcp", "-p", "pingpong", "-s", "64", "-n", "100", "-o", os.path.join(tmp, "r.json"),
+                    *case.get("args", ()), remote=case.get("remote"), address=case.get("address"), tmp=tmp)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("ipclab: error: "), done.stderr
+        assert expected in lines[0], lines[0]
+        assert not os.path.exists(os.path.join(tmp, "r.json"))  # nothing measured, nothing saved
+        _nothing_left(ns, tmp)
+
+
+def _start_mid_cell(ns: netns.Pair, tmp: str) -> tuple[subprocess.Popen, list[str]]:
+    """A long stream cell, once its worker in B runs; returns the runner and the worker pids in B."""
+    argv = ns.ipclab_argv("run", "-q", "--remote", ns.remote(), "--remote-address", ns.addr_b, "-t", "tcp,udp",
+                          "-p", "stream", "-s", "64", "--duration", "30", "-o", os.path.join(tmp, "r.json"))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": tmp}, start_new_session=True)
+    workers: list[str] = []
+    for _ in range(200):
+        workers = [str(p) for p in ns.pids(ns.b) if _is_worker(p)]
+        if workers:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the measured loop
+    return proc, workers
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"ipclab.worker" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_mid_cell_ends_the_workers_on_both_hosts(ns: netns.Pair, tmp: str, signum: int) -> None:
+    proc, workers = _start_mid_cell(ns, tmp)
+    try:
+        assert workers, "no worker started in namespace B"
+        os.killpg(proc.pid, signum)  # as a terminal's Ctrl-C: the whole foreground group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signum
+    assert err.strip().splitlines() == [f"ipclab: interrupted by {signal.Signals(signum).name}; results measured "
+                                        f"so far saved to {os.path.join(tmp, 'r.json')}"]
+    _nothing_left(ns, tmp)
+
+
+@pytest.mark.process
+def test_a_remote_worker_killed_mid_cell_fails_the_cell(ns: netns.Pair, tmp: str) -> None:
+    proc, workers = _start_mid_cell(ns, tmp)
+    try:
+        assert workers, "no worker started in namespace B"
+        os.kill(int(workers[0]), signal.SIGKILL)
+        for _ in range(200):  # bounded: until the tcp cell is saved (failed), then the udp cell need not run
+            if _saved_cells(os.path.join(tmp, "r.json")):
+                break
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # the udp cell would run its 30 s; its start is enough
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    cell = _saved_cells(os.path.join(tmp, "r.json"))[0]
+    assert cell["status"] == "failed" and cell["reason"].startswith(f"consumer on {ns.addr_b} killed by SIGKILL")
+    _nothing_left(ns, tmp)
+
+
+def _saved_cells(path: str) -> list:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return list(json.load(f)["cells"])
+    except (OSError, ValueError):
+        return []
+
+
+def test_no_wildcard_is_ever_bound() -> None:
+    """The bind paths take the address they are given (tcp, udp); a wildcard is refused up front (options)."""
+    with tempfile.TemporaryDirectory(prefix="ipclab-test-") as tmp:
+        transport = UdpTransport(tmp, CellSpec(shape=ONE_WAY, size=64, clients=1))
+        try:
+            address = transport.setup_remote(frozenset({"server"}), "127.0.0.1", "127.0.0.1")
+            assert all(host == "127.0.0.1" for host, _ in address["client_addrs"])
+        finally:
+            transport.teardown()
+    assert socket.AF_INET  # IPv4 only for now (--remote-address resolves to an IPv4 address)
+
+
+_ = LocalProcess  # the local side of a split run is the ordinary launcher
