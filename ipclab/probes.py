@@ -134,6 +134,7 @@ def sysinfo() -> dict[str, Any]:
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     info: dict[str, Any] = {
         "ipclab_version": __version__,
+        "hostname": socket.gethostname(),
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "python_executable": sys.executable,

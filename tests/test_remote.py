@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT
 
 from ipclab.declarations import TrafficShape
-from ipclab.engine.launch import LocalProcess, Remote, WorkerSpec
+from ipclab.engine.launch import Remote, WorkerSpec
 from ipclab.engine.remote import RemoteError, Session, ssh_host
 from ipclab.errors import ConfigError
 from ipclab.options import build
@@ -355,4 +355,17 @@ def test_no_wildcard_is_ever_bound() -> None:
     assert socket.AF_INET  # IPv4 only for now (--remote-address resolves to an IPv4 address)
 
 
-_ = LocalProcess  # the local side of a split run is the ordinary launcher
+
+def test_tables_are_headed_by_both_hosts_and_the_link() -> None:
+    from ipclab.engine.remote import describe
+
+    assert describe({"kernel": "6.1"}) is None  # one host: no header
+    line = describe({"hostname": "lab1", "os": "Linux", "kernel": "6.1", "cpu_model": "X", "python_version": "3.11",
+                     "remote": {"command": "ssh lab2", "reverse": False,
+                                "sysinfo": {"hostname": "lab2", "os": "Linux", "kernel": "6.2", "cpu_model": "Y",
+                                            "python_version": "3.12"},
+                                "link": {"local_address": "198.18.0.1", "local_interface": "eth0", "local_mtu": 1500,
+                                         "remote_address": "198.18.0.2", "remote_interface": "eth1",
+                                         "remote_mtu": 9000}}})
+    assert line == ("Hosts: here lab1 198.18.0.1 (eth0, MTU 1500; Linux 6.1, X, Python 3.11); there (servers, via "
+                    "'ssh lab2') lab2 198.18.0.2 (eth1, MTU 9000; Linux 6.2, Y, Python 3.12)")

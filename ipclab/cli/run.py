@@ -99,6 +99,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         if config.extra.get("question") and args.format in ("table", "markdown"):  # an experiment's question
             print(f"Question: {config.extra['question']}\n")
+        if args.format in ("table", "markdown"):  # a run across hosts is headed by both hosts and the link
+            from ..engine.remote import describe
+
+            hosts = describe(result["metadata"])
+            if hosts:
+                print(f"{hosts}\n")
         sys.stdout.write(render_run_tables(result, args.format, config.extra.get("metrics")))
     for line in run_warnings(result):
         print(f"ipclab: warning: {line}", file=sys.stderr)

@@ -223,6 +223,23 @@ class Session:
         return out
 
 
+def describe(metadata: dict[str, Any]) -> str | None:
+    """The line that heads the tables of a run across hosts: both hosts and the link, or None on one host."""
+    remote = metadata.get("remote")
+    if not isinstance(remote, dict):
+        return None
+    link, there = remote.get("link", {}), remote.get("sysinfo", {})
+
+    def host(info: dict[str, Any], address: Any, interface: Any, mtu: Any) -> str:
+        return (f"{info.get('hostname') or '?'} {address} ({interface}, MTU {mtu}; {info.get('os')} "
+                f"{info.get('kernel')}, {info.get('cpu_model')}, Python {info.get('python_version')})")
+
+    here = host(metadata, link.get("local_address"), link.get("local_interface"), link.get("local_mtu"))
+    away = host(there, link.get("remote_address"), link.get("remote_interface"), link.get("remote_mtu"))
+    roles = "clients" if remote.get("reverse") else "servers"
+    return f"Hosts: here {here}; there ({roles}, via {remote.get('command')!r}) {away}"
+
+
 class Split:
     """A launcher that starts the plan's remote roles through :class:`Remote` and the others locally."""
 
