@@ -369,3 +369,72 @@ def test_tables_are_headed_by_both_hosts_and_the_link() -> None:
                                          "remote_mtu": 9000}}})
     assert line == ("Hosts: here lab1 198.18.0.1 (eth0, MTU 1500; Linux 6.1, X, Python 3.11); there (servers, via "
                     "'ssh lab2') lab2 198.18.0.2 (eth1, MTU 9000; Linux 6.2, Y, Python 3.12)")
+
+
+@pytest.fixture
+def sshd(ns: netns.Pair, tmp: str) -> Iterator[tuple[str, int]]:
+    """A real sshd (Debian's openssh-server) in namespace B, on B's address only, with keys made here; yields the
+    --remote command (this tree's ipclab and interpreter there) and the daemon's pid."""
+    daemon, keygen = shutil.which("sshd") or "/usr/sbin/sshd", shutil.which("ssh-keygen")
+    if not os.path.exists(daemon) or keygen is None or shutil.which("ssh") is None:
+        pytest.skip("openssh-server / openssh-client not installed (apt-get install openssh-server)")
+    keys = os.path.join(tmp, "keys")
+    os.mkdir(keys, 0o700)
+    for name in ("host", "user"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(keys, name)], check=True,
+                       timeout=30)
+    shutil.copy(os.path.join(keys, "user.pub"), os.path.join(keys, "authorized_keys"))
+    config = os.path.join(keys, "sshd_config")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(f"ListenAddress {ns.addr_b}\nPort 2222\nHostKey {keys}/host\n"
+                f"AuthorizedKeysFile {keys}/authorized_keys\nPermitRootLogin prohibit-password\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                "UsePAM no\nStrictModes no\nPidFile none\n")
+    made_run_dir = not os.path.isdir("/run/sshd")  # sshd's privilege separation directory
+    if made_run_dir:
+        os.makedirs("/run/sshd", 0o755)
+    proc = subprocess.Popen(["ip", "netns", "exec", ns.b, daemon, "-D", "-e", "-f", config],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):  # bounded: until it listens
+            probe = ns.run_in(ns.a, sys.executable, "-c", f"import socket; socket.create_connection(('{ns.addr_b}', "
+                              "2222), 1).close()")
+            if probe.returncode == 0 or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            pytest.fail(f"sshd did not start: {proc.stderr.read().decode()[-300:] if proc.stderr else ''}")
+        command = (f"ssh -p 2222 -i {keys}/user -o BatchMode=yes -o StrictHostKeyChecking=no "
+                   f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@{ns.addr_b} env PYTHONPATH={ROOT}")
+        yield command, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        if made_run_dir:
+            shutil.rmtree("/run/sshd", ignore_errors=True)
+
+
+@pytest.mark.process
+def test_tcp_and_udp_through_a_real_sshd(ns: netns.Pair, tmp: str, sshd: tuple[str, int]) -> None:
+    command, daemon = sshd
+    argv = ns.ipclab_argv("run", "-q", "--remote", command, "--remote-python", sys.executable, "-t", "tcp,udp,pipe",
+                          "-p", "pingpong,stream", "-s", "1K", "-n", "500", "-f", "json", "-o", "-")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env={**os.environ, "TMPDIR": tmp},
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["config"]["remote_address"] == ns.addr_b  # the host of 'ssh ... root@ADDR'
+    status = {(c["pattern"], c["transport"]): c["status"] for c in result["cells"]}
+    assert status == {("pingpong", "tcp"): "ok", ("pingpong", "udp"): "ok", ("pingpong", "pipe"): "n/a",
+                      ("stream", "tcp"): "ok", ("stream", "udp"): "ok", ("stream", "pipe"): "n/a"}
+    for _ in range(50):  # the sessions' processes end once ssh has gone (bounded)
+        left = [p for p in ns.pids(ns.b) if p != daemon]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == [], "a remote worker survived its ssh session"
+
