@@ -438,3 +438,43 @@ def test_tcp_and_udp_through_a_real_sshd(ns: netns.Pair, tmp: str, sshd: tuple[s
         time.sleep(0.1)
     assert left == [], "a remote worker survived its ssh session"
 
+
+
+@pytest.mark.process
+def test_ssh_failures_are_one_line_and_ctrl_c_ends_the_session(ns: netns.Pair, tmp: str,
+                                                               sshd: tuple[str, int]) -> None:
+    command, daemon = sshd
+    cases = [(command.replace("-p 2222", "-p 2223"), "Connection refused"),
+             (command.replace(f"PYTHONPATH={ROOT}", "PYTHONPATH=/nonexistent"), "No module named"),
+             (command.replace(f"env PYTHONPATH={ROOT}", "env PYTHONPATH=/nonexistent false"), "exit status 1")]
+    for remote, expected in cases:
+        done = _run(ns, "--remote-python", sys.executable, "-t", "tcp", "-p", "pingpong", "-n", "100", "-o",
+                    os.path.join(tmp, "r.json"), remote=remote, tmp=tmp)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1 and expected in lines[0], done.stderr
+    argv = ns.ipclab_argv("run", "-q", "--remote", command, "--remote-python", sys.executable, "-t", "tcp", "-p",
+                          "stream", "-s", "64", "--duration", "30", "-o", os.path.join(tmp, "r.json"))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": tmp}, start_new_session=True)
+    try:
+        started = False
+        for _ in range(200):  # bounded: until the consumer runs in B, under sshd
+            started = any(_is_worker(p) for p in ns.pids(ns.b))
+            if started:
+                break
+            time.sleep(0.05)
+        assert started, "no worker started in namespace B"
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130 and err.count("\n") == 1, err
+    for _ in range(50):  # the session's processes end once ssh has gone (bounded)
+        left = [p for p in ns.pids(ns.b) if p != daemon]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == [], "a remote worker survived Ctrl-C"
