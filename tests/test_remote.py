@@ -178,3 +178,12 @@ def test_tables_are_headed_by_both_hosts_and_the_link() -> None:
                                          "remote_mtu": 9000}}})
     assert line == ("Hosts: here lab1 198.18.0.1 (eth0, MTU 1500; Linux 6.1, X, Python 3.11); there (servers, via "
                     "'ssh lab2') lab2 198.18.0.2 (eth1, MTU 9000; Linux 6.2, Y, Python 3.12)")
+
+
+def test_every_transport_that_reaches_other_hosts_can_be_set_up_across_hosts() -> None:
+    from ipclab.transports import registered_classes
+
+    crossing = [cls for cls in registered_classes() if not cls.shared_kernel]
+    assert {cls.name for cls in crossing} >= {"tcp", "udp", "zmq-tcp"}
+    for cls in crossing:  # shared_kernel = False promises both halves of the set-up across hosts
+        assert callable(getattr(cls, "setup_remote", None)) and callable(getattr(cls, "bind_remote", None)), cls.name
