@@ -9,16 +9,24 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
+from typing import Any, ClassVar
 
 import pytest
 from conftest import ROOT
 
+from ipclab import runner
+from ipclab.config import RunConfig
 from ipclab.declarations import TrafficShape
+from ipclab.engine.inline import Inline
 from ipclab.engine.launch import Remote, WorkerSpec
 from ipclab.engine.remote import RemoteError, Session, ssh_host
+from ipclab.engine.supervise import Timing
 from ipclab.errors import ConfigError
 from ipclab.options import build
+from ipclab.transports import get_transport
 from ipclab.transports.base import CellSpec
+from ipclab.transports.loopback import LoopbackTransport
 from ipclab.transports.pipe import PipeTransport
 from ipclab.transports.tcp import TcpTransport
 from ipclab.transports.udp import UdpTransport
@@ -187,3 +195,50 @@ def test_every_transport_that_reaches_other_hosts_can_be_set_up_across_hosts() -
     assert {cls.name for cls in crossing} >= {"tcp", "udp", "zmq-tcp"}
     for cls in crossing:  # shared_kernel = False promises both halves of the set-up across hosts
         assert callable(getattr(cls, "setup_remote", None)) and callable(getattr(cls, "bind_remote", None)), cls.name
+
+
+class Crossing(LoopbackTransport):
+    """The in-process loopback, declared as reaching other hosts: records the set-up across hosts it is put
+    through (the Inline launcher's threads stand in for both hosts)."""
+
+    name = "loopback-crossing"
+    shared_kernel = False
+    events: ClassVar[list[tuple[str, str, tuple[str, ...]]]] = []
+
+    def setup_remote(self, remote_roles: frozenset[str], here: str, there: str) -> dict[str, Any]:
+        return {**self.setup(), "there": there, "here": here}
+
+    @classmethod
+    def bind_remote(cls, address: dict[str, Any], role: str, index: int = 0) -> tuple[dict, dict]:
+        cls.events.append(("bind", role, ()))
+        return {"own": role}, {f"bound_{role}{index}": address["there"]}
+
+    @classmethod
+    def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Any:
+        cls.events.append(("connect", role, tuple(sorted(k for k in address if k.startswith(("own", "bound_"))))))
+        return super().connect(address, role, index)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["server-there", "client-there"])
+def test_the_other_hosts_workers_bind_first_and_the_others_see_what_they_bound(monkeypatch, reverse: bool) -> None:
+    Crossing.events.clear()
+    config = RunConfig(transports=("loopback-crossing", "loopback"), patterns=("pingpong",), sizes=(64,), count=30,
+                       warmup=3, remote="ip netns exec b", remote_address="198.18.0.2", reverse=reverse)
+    r = runner.Runner(config, metadata={}, launcher=Inline(), timing=Timing(exit_grace=0.5, peer_grace=0.05),
+                      transports=lambda name: Crossing if name == Crossing.name else get_transport(name))
+    r.launcher.remote = Inline()  # type: ignore[attr-defined]  # the other host's workers: threads here too
+
+    def opened(timeout: float) -> dict[str, Any]:
+        r.remote.plan = replace(r.remote.plan, here="198.18.0.1")  # type: ignore[union-attr]
+        return {"link": {}}
+
+    monkeypatch.setattr(r.remote, "open", opened)
+    result = r.run()
+    crossing, shared = result["cells"]
+    assert crossing["status"] == "ok", crossing["reason"]
+    assert shared["status"] == "n/a" and "one kernel" in shared["reason"]
+    there, here = ("client", "server") if reverse else ("server", "client")
+    assert Crossing.events == [("bind", there, ()), ("connect", there, ("own",)),
+                               ("connect", here, (f"bound_{there}0",))] or Crossing.events == [
+        ("bind", there, ()), ("connect", here, (f"bound_{there}0",)), ("connect", there, ("own",))]
+    assert crossing["placement"].startswith(f"{there} on 198.18.0.2, {here} here")
