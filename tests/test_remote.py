@@ -67,8 +67,14 @@ def test_shared_kernel_transports_and_one_way_latency_are_na_across_hosts() -> N
     figures = session.figures({"mb_s": 1.0, "owl_p50_us": 3.0, "owl_quantiles_ns": [1, 2]})
     assert figures["mb_s"] == 1.0 and "owl_p50_us" not in figures
     assert "two clocks" in figures["missing"]["owl_p50_us"]
-    where, cpus = session.placement("same CPU (1)", {"server": [1], "client": [1]})
-    assert where.startswith("server on 198.18.0.2, client here") and cpus["server"] is None  # no CPUs known there
+    where, cpus = session.placement({"server": [1], "client": [1]}, None)
+    assert where == "server on 198.18.0.2 (unpinned), client here (CPU 1)"
+    assert cpus == {"server": None, "client": [1]}  # the other host's CPUs are not known yet
+    session.remote_cpus = [0, 1, 2, 3]
+    where, cpus = session.placement({"server": [1], "client0": [1], "client1": [2]}, {"server": [3]})
+    assert where == "server on 198.18.0.2 (CPU 3), client here (CPUs 1,2)" and cpus["server"] == [3]
+    where, cpus = session.placement({"server": [1], "client": [1]}, {"server": [7]})
+    assert cpus["server"] is None and where.startswith("server on 198.18.0.2 (unpinned)")  # not a CPU it has
 
 
 def _bind_and_open(cls: type, shape: TrafficShape, remote_roles: frozenset[str], tmp: str) -> tuple:
@@ -241,4 +247,4 @@ def test_the_other_hosts_workers_bind_first_and_the_others_see_what_they_bound(m
     assert Crossing.events == [("bind", there, ()), ("connect", there, ("own",)),
                                ("connect", here, (f"bound_{there}0",))] or Crossing.events == [
         ("bind", there, ()), ("connect", here, (f"bound_{there}0",)), ("connect", there, ("own",))]
-    assert crossing["placement"].startswith(f"{there} on 198.18.0.2, {here} here")
+    assert crossing["placement"].startswith(f"{there} on 198.18.0.2 (unpinned), {here} here (")

@@ -62,7 +62,7 @@ def test_tcp_udp_zmq_across_namespaces(ns: netns.Pair, tmp: str) -> None:
         for pattern in ("pingpong", "stream"):
             cell = cells[(pattern, name)]
             assert cell["status"] == "ok", cell["reason"]
-            assert cell["placement"].startswith(f"server on {ns.addr_b}, client here")
+            assert cell["placement"].startswith(f"server on {ns.addr_b} (") and ", client here (" in cell["placement"]
         stream = cells[("stream", name)]
         assert stream["summary"]["mb_s"] > 0 and "owl_p50_us" not in stream["summary"]
         assert "two clocks" in stream["trials"][0]["metrics"]["missing"]["owl_p50_us"]
@@ -85,7 +85,8 @@ def test_reverse_runs_the_clients_there(ns: netns.Pair, tmp: str) -> None:
     assert done.returncode == 0, done.stderr
     cells = json.loads(done.stdout)["cells"]
     assert all(c["status"] == "ok" for c in cells), [c["reason"] for c in cells]
-    assert all(c["placement"].startswith(f"client on {ns.addr_b}, server here") for c in cells)
+    assert all(c["placement"].startswith(f"client on {ns.addr_b} (") and ", server here (" in c["placement"]
+               for c in cells)
     assert ns.counters(ns.b, ns.dev_b)["tx_bytes"] - before >= 3 * 500 * 4096  # B sent the streams
     _nothing_left(ns, tmp)
 

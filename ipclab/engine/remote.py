@@ -98,6 +98,10 @@ class Plan:
     def is_remote(self, role: str) -> bool:
         return (role == "server") != self.reverse
 
+    def runs_there(self, key: str) -> bool:
+        """Does the worker of this result key ("server", "client", "client3") run on the other host?"""
+        return self.is_remote("server" if key.startswith("server") else "client")
+
     @property
     def remote_roles(self) -> frozenset[str]:
         return frozenset({"client"} if self.reverse else {"server"})
@@ -201,15 +205,19 @@ class Session:
     def wrap(self, transport: Any) -> SplitTransport:
         return SplitTransport(transport, self.plan)
 
-    def placement(self, where: str, cpus: dict[str, list[int] | None]) -> tuple[str, dict[str, list[int] | None]]:
-        """Remote workers keep their CPUs only where the other host has them; the hosts go in the description."""
-        placed = dict(cpus)
-        for key, value in cpus.items():
-            remote = self.plan.is_remote("server" if key.startswith("server") else "client")
-            if remote and value is not None and not set(value) <= set(self.remote_cpus or ()):
-                placed[key] = None
-        side = "client" if self.plan.reverse else "server"
-        return f"{side} on {self.plan.there}, {'server' if self.plan.reverse else 'client'} here; {where}", placed
+    def placement(self, here: dict[str, list[int] | None],
+                  there: dict[str, list[int] | None] | None) -> tuple[str, dict[str, list[int] | None]]:
+        """--pin applies on each host separately: this host's workers take their CPUs from ``here``, the other
+        host's from ``there`` (the same policy over that host's CPUs; None: not known, unpinned), never a CPU that
+        host does not have. Returns the description for table headers (each side with its host and CPUs) and the
+        CPUs per worker."""
+        placed = dict(here)
+        for key in [k for k in placed if self.plan.runs_there(k)]:
+            value = (there or {}).get(key)
+            placed[key] = value if value is not None and set(value) <= set(self.remote_cpus or ()) else None
+        side, other = ("client", "server") if self.plan.reverse else ("server", "client")
+        return (f"{side} on {self.plan.there} ({_cpus(placed, side)}), "
+                f"{other} here ({_cpus(placed, other)})"), placed
 
     def figures(self, figures: dict[str, Any]) -> dict[str, Any]:
         """One-way latency needs one clock: across hosts it is n/a with the reason."""
@@ -298,6 +306,14 @@ class RemoteSupervisor(Supervisor):
             address.update(message.get("address") or {})
         local = [w for w in workers if not plan.is_remote(w.spec.role)]
         super().configure(local, {**base, "address": address}, placement)
+
+
+def _cpus(placed: dict[str, list[int] | None], role: str) -> str:
+    """The CPUs the workers of one role run on: "CPU 1", "CPUs 0,1" or "unpinned"."""
+    cpus = sorted({c for key, value in placed.items() if key.startswith(role) for c in value or ()})
+    if not cpus:
+        return "unpinned"
+    return f"CPU {cpus[0]}" if len(cpus) == 1 else f"CPUs {','.join(map(str, cpus))}"
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -117,8 +117,10 @@ class Runner:
         roles = pat.roles(options)
         keys = worker_keys(roles)
         placement, where, warnings = choose_placement(c.pin, cls, spec.shape, keys)
-        if self.remote is not None:
-            where, placement = self.remote.placement(where, placement)
+        if self.remote is not None:  # --pin applies on each host separately, over that host's CPUs
+            cpus = self.remote.remote_cpus
+            there = choose_placement(c.pin, cls, spec.shape, keys, cpus)[0] if cpus else None
+            where, placement = self.remote.placement(placement, there)
         cell: dict[str, Any] = {
             "pattern": pattern, "transport": name, "size_bytes": size, "status": "ok", "reason": None,
             "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
