@@ -41,7 +41,7 @@ from typing import Any
 
 from ..errors import ConfigError, IpclabError
 from .launch import Launcher, Remote, WorkerHandle, WorkerSpec, worker_env
-from .supervise import Supervisor
+from .supervise import Supervisor, Timing
 
 SSH_VALUE_OPTIONS = "BbcDEeFIiJLlmOopQRSWw"  # ssh's options that take a value (ssh(1))
 ONE_WAY = "owl_"  # the figures of one-way latency (metric family "owl"): two hosts have two clocks
@@ -290,9 +290,9 @@ class SplitTransport:
 class RemoteSupervisor(Supervisor):
     """CONFIG to the other host's workers first (they bind and answer BOUND), then to this host's."""
 
-    def __init__(self, launcher: Launcher, plan_of: Session, timing: Any = None) -> None:
+    def __init__(self, launcher: Launcher, session: Session, timing: Timing | None = None) -> None:
         super().__init__(launcher, timing)
-        self.session = plan_of
+        self.session = session
 
     def configure(self, workers: list[WorkerHandle], base: dict[str, Any],
                   placement: dict[str, list[int] | None]) -> None:

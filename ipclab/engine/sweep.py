@@ -3,7 +3,8 @@
 Cells run in the order pattern, transport, size; trials of a cell one after another. ``on_cell(result)`` is called
 after every cell (the CLI saves the file there). An interrupt mid-cell keeps the trials that cell had finished.
 What a cell costs and where its workers run comes from ipclab.engine.policy; how a trial is driven from
-ipclab.engine.supervise; how workers start from the launcher (a fresh process per worker by default).
+ipclab.engine.supervise; how workers start from the launcher (a fresh process per worker by default). With
+``--remote`` one side of every cell runs on another host (ipclab.engine.remote: n/a, placement, figures).
 """
 
 from __future__ import annotations
