@@ -186,6 +186,13 @@ timeout = 60
 # Compare every byte of every message (default: false: sequence and count of every message, sampled bytes).
 verify = false
 
+# The server side on another host (see README "Two computers"): a command prefix that starts a program there,
+# the interpreter it runs, the address its endpoints bind, and --reverse (clients there). Usually given as flags.
+# remote = "ssh lab2"
+# remote_python = "python3"
+# remote_address = "198.18.0.2"
+# reverse = false
+
 {pattern_options}# Where the result JSON goes (default: results/ipclab-DATE.json); a relative results/ is created.
 output = {output}
 '''

@@ -139,6 +139,10 @@ class RunConfig:
     timeout: float = 60.0  # seconds a cell may take beyond its expected time before its workers are killed
     pin: str = "auto"
     verify: bool = False  # check every byte of every message (default: sequence and count, plus sampled bytes)
+    remote: str | None = None  # a command prefix that starts a program on another host (ipclab.engine.remote)
+    remote_python: str = "python3"  # the interpreter run there: REMOTE PYTHON -m ipclab.worker --stdio
+    remote_address: str | None = None  # the address the other host's endpoints bind and this host dials
+    reverse: bool = False  # with remote: the client side runs there and the server side here
     options: dict[str, Any] = field(default_factory=dict)  # the patterns' own options, by name (clients: 1)
     output: str | None = None
     experiment: str | None = None

@@ -97,6 +97,33 @@ def _seconds(high: float, what: str) -> Parse:
     return lambda value, label: cfg.number(value, label, 0.0, high, what)
 
 
+def _remote_command(value: Any, label: str) -> str:
+    import shlex
+
+    try:
+        argv = shlex.split(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{label}: cannot split {value!r} into words ({exc}); quote it as a shell would") from None
+    if not argv:
+        raise ConfigError(f"{label}: empty; give a command prefix such as \"ssh lab2\"")
+    return str(value)
+
+
+def _remote_python(value: Any, label: str) -> str:
+    text = str(value).strip()
+    if not text or any(c.isspace() for c in text):
+        raise ConfigError(f"{label}: {value!r} is not one program name or path (e.g. python3, /usr/bin/python3)")
+    return text
+
+
+def _address(value: Any, label: str) -> str:
+    text = str(value).strip()
+    if not text or text in ("0.0.0.0", "::") or any(c.isspace() for c in text):
+        raise ConfigError(f"{label}: {value!r} is not an address to bind and dial; give the other host's own "
+                          "address (a wildcard would listen on every network)")
+    return text
+
+
 _WHOLE = ((int,), "a whole number")
 _SECONDS = ((int, float), "a number of seconds")
 _LIST = "a list of {} names or a string"
@@ -125,6 +152,16 @@ CORE: tuple[Option, ...] = (
            _seconds(cfg.MAX_TIMEOUT, "the timeout in seconds"), *_SECONDS, "SECONDS"),
     Option("verify", ("--verify",), "check every byte of every message", lambda value, label: bool(value),
            (bool,), "true or false", switch=True),
+    Option("remote", ("--remote",), "run the server side on another host through this command prefix, e.g. "
+           "\"ssh lab2\" or \"ip netns exec peer\" (ipclab appends PYTHON -m ipclab.worker --stdio)",
+           _remote_command, (str,), "a command line", "COMMAND"),
+    Option("remote_python", ("--remote-python",), "the interpreter --remote runs on the other host (default: "
+           "python3)", _remote_python, (str,), "a program name or path", "PATH"),
+    Option("remote_address", ("--remote-address",), "the other host's address: its endpoints bind it and this "
+           "host dials it (default: the host of an 'ssh [user@]host' --remote command)", _address, (str,),
+           "an IP address or host name", "ADDR"),
+    Option("reverse", ("--reverse",), "with --remote: the client side runs on the other host, the server side "
+           "here", lambda value, label: bool(value), (bool,), "true or false", switch=True),
     Option("output", ("--output", "-o"), "result JSON path (default: results/ipclab-DATE.json)",
            cfg.check_output_path, (str,), "a file path", "PATH"),
 )
@@ -214,11 +251,31 @@ def build(values: Mapping[str, Any], labels: Mapping[str, str] | None = None, *,
             pattern_values[o.name] = declared.parse(values[o.name], label) if o.name in values else declared.default
         elif o.name in values:
             kwargs[o.name] = o.parse(values[o.name], label)
+    _check_remote(kwargs, labels)
     if "transports" not in kwargs:
         from .transports import available_names
 
         kwargs["transports"] = tuple(available_names())
     return cfg.RunConfig(**kwargs, options=pattern_values)
+
+
+def _check_remote(kwargs: dict[str, Any], labels: Mapping[str, str]) -> None:
+    """--remote-python, --remote-address and --reverse need --remote; --remote needs an address to bind and dial."""
+    if not kwargs.get("remote"):
+        for name, flag in (("remote_address", "--remote-address"), ("remote_python", "--remote-python"),
+                           ("reverse", "--reverse")):
+            if kwargs.get(name):
+                raise ConfigError(f"{labels.get(name, flag)} needs --remote COMMAND (the other host to run on)")
+        return
+    if not kwargs.get("remote_address"):
+        from .engine.remote import ssh_host
+
+        host = ssh_host(kwargs["remote"])
+        if host is None:
+            raise ConfigError(f"--remote-address: required with --remote {kwargs['remote']!r} (only an 'ssh "
+                              "[user@]host' command names the other host); give the address the other host's "
+                              "endpoints bind, e.g. --remote-address 198.18.0.2")
+        kwargs["remote_address"] = host
 
 
 def resolve(cli: Mapping[str, Any], file: Mapping[str, Any] | None = None, file_labels: Mapping[str, str] | None = None,

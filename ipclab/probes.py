@@ -124,12 +124,31 @@ def machine_load() -> dict[str, Any]:
     return out
 
 
+def link_info(address: str) -> dict[str, Any]:
+    """The interface of this host that holds ``address`` and its MTU (None where there is none), and every IPv4
+    address this host has (what an error about a wrong --remote-address lists)."""
+    import psutil
+
+    found: dict[str, Any] = {"address": address, "interface": None, "mtu": None, "addresses": []}
+    for name, addrs in sorted(psutil.net_if_addrs().items()):
+        for a in addrs:
+            if a.family == socket.AF_INET:
+                found["addresses"].append(a.address)
+                if a.address == address:
+                    found["interface"] = name
+    if found["interface"] is not None:
+        stats = psutil.net_if_stats().get(found["interface"])
+        found["mtu"] = stats.mtu if stats is not None else _read_int(f"/sys/class/net/{found['interface']}/mtu")
+    return found
+
+
 def sysinfo() -> dict[str, Any]:
     """Everything a reader needs to reproduce a figure; recorded in every result file."""
     uname = os.uname()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     info: dict[str, Any] = {
         "ipclab_version": __version__,
+        "hostname": socket.gethostname(),
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "python_executable": sys.executable,

@@ -103,6 +103,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             from ..untrusted import terminal_text
 
             print(f"Question: {terminal_text(config.extra['question'])}\n")  # text from the experiment file
+        if args.format in ("table", "markdown"):  # a run across hosts is headed by both hosts and the link
+            from ..engine.remote import describe
+
+            hosts = describe(result["metadata"])
+            if hosts:
+                print(f"{hosts}\n")
         sys.stdout.write(render_run_tables(result, args.format, config.extra.get("metrics")))
     # The same lines `ipclab report` prints for this result: one advice engine, the same figures considered.
     for line in run_warnings(result):

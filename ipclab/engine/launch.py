@@ -7,6 +7,8 @@ supervisor (ipclab.engine.supervise) speaks the same protocol whatever the launc
 - :class:`LocalProcess`: a fresh interpreter per worker (``python -m ipclab.worker``) inheriting the transport's
   file descriptors; the control channel is a socketpair (default) or the child's stdin/stdout (``stdio=True``,
   exactly what a launcher that runs the worker on another host through a command sees);
+- :class:`Remote`: ``COMMAND PYTHON -m ipclab.worker --stdio`` on another host (ssh, ip netns exec), control
+  over the command's stdin/stdout, no fds passed (ipclab.engine.remote splits a run between the hosts);
 - ``Inline`` (ipclab.engine.inline): workers as threads of this process, for tests without processes.
 """
 
@@ -17,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -144,6 +147,49 @@ class LocalProcess:
         )
         assert proc.stdin is not None and proc.stdout is not None
         return _Process(spec, proc, ControlChannel(proc.stdout, proc.stdin), stderr_path)
+
+    def close(self) -> None:
+        pass
+
+
+class _Session(_Process):
+    """A remote launcher's process, head of a session of its own: ``kill()`` ends the whole group (a wrapper
+    shell's children too)."""
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # already gone (and reaped)
+            pass
+
+
+class Remote:
+    """Workers on another host: ``COMMAND... PYTHON -m ipclab.worker --stdio``, control over its stdin/stdout.
+
+    The command prefix (``ssh lab2``, ``ip netns exec peer``, ``docker exec -i box``) is run here in a session
+    of its own (the terminal's Ctrl-C goes to the runner, which stops the workers in order); killing it, or the
+    runner going away, closes the worker's stdin there, and stdin EOF ends the worker (ipclab.engine.worker).
+    No fds are passed: the worker makes its own endpoint there (ipclab.engine.remote).
+    """
+
+    name = "remote"
+
+    def __init__(self, prefix: Sequence[str], python: str = "python3") -> None:
+        self.prefix = tuple(prefix)
+        self.python = python
+        self._started = 0
+
+    def argv(self) -> list[str]:
+        return [*self.prefix, self.python, "-m", "ipclab.worker", "--stdio"]
+
+    def start(self, spec: WorkerSpec) -> WorkerHandle:
+        self._started += 1
+        stderr_path = os.path.join(spec.workdir, f"remote-{self._started}.stderr")
+        with open(os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as err:
+            proc = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                    env=worker_env(), cwd="/", close_fds=True, bufsize=0, start_new_session=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        return _Session(spec, proc, ControlChannel(proc.stdout, proc.stdin), stderr_path)
 
     def close(self) -> None:
         pass

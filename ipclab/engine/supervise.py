@@ -58,9 +58,7 @@ class Supervisor:
             transport.close_parent_fds()
             base = {**config, "type": "CONFIG", "address": address,
                     "pids": {w.spec.key: w.pid for w in workers}}  # peers' pids (signals need them)
-            for w in workers:
-                self._send(w, {**base, "role": w.spec.role, "index": w.spec.index,
-                               "cpus": placement.get(w.spec.key)})
+            self.configure(workers, base, placement, setup)
             self.collect(workers, "READY", setup, "start")
             # Servers first, and clients only once every server says it is entering its loop: a writer that
             # starts while its reader is still being scheduled would overflow a datagram socket's buffer
@@ -78,6 +76,13 @@ class Supervisor:
             with blocked_signals():
                 self.stop(workers)
                 transport.teardown()
+
+    def configure(self, workers: list[WorkerHandle], base: dict[str, Any],
+                  placement: dict[str, list[int] | None], setup: float) -> None:
+        """CONFIG to each worker (a remote launcher's supervisor first configures the other host's workers and
+        waits up to ``setup`` seconds for their endpoints)."""
+        for w in workers:
+            self._send(w, {**base, "role": w.spec.role, "index": w.spec.index, "cpus": placement.get(w.spec.key)})
 
     def collect(self, workers: list[WorkerHandle], kind: str, timeout: float, verb: str) -> dict[str, Any]:
         """One ``kind`` message from each worker, by key; WorkerError on an ERROR, a death or the timeout."""

@@ -3,7 +3,8 @@
 Cells run in the order pattern, transport, size; trials of a cell one after another. ``on_cell(result)`` is called
 after every cell (the CLI saves the file there). An interrupt mid-cell keeps the trials that cell had finished.
 What a cell costs and where its workers run comes from ipclab.engine.policy; how a trial is driven from
-ipclab.engine.supervise; how workers start from the launcher (a fresh process per worker by default).
+ipclab.engine.supervise; how workers start from the launcher (a fresh process per worker by default). With
+``--remote`` one side of every cell runs on another host (ipclab.engine.remote: n/a, placement, figures).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..transports import get_transport, load_transport, ref_of
 from ..transports.base import CellSpec
 from .launch import Launcher, LocalProcess, WorkerSpec
 from .policy import auto_count, auto_warmup, choose_placement, warning, worker_keys
+from .remote import RemoteSupervisor, Session
 from .rundir import RunDir
 from .supervise import Supervisor, Timing
 
@@ -50,8 +52,12 @@ class Runner:
         self.on_cell = on_cell
         self.progress = progress or (lambda *a, **k: None)
         self.result = results.new_result(config, metadata)
-        self.launcher = launcher or LocalProcess()
+        self.launcher: Launcher = launcher or LocalProcess()
         self.supervisor = Supervisor(self.launcher, timing)
+        self.remote = Session.from_config(config)  # --remote: the server side on another host
+        if self.remote is not None:
+            self.launcher = self.remote.launcher(self.launcher)
+            self.supervisor = RemoteSupervisor(self.launcher, self.remote, timing)
         self.resolve = transports or get_transport
         self.rundir = RunDir()
         self.load = load or machine_load  # how busy the machine is, at the start and end (busy-machine advice)
@@ -68,6 +74,8 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         cells = self.cells()
+        if self.remote is not None:  # before anything is measured: the other host, its version, the link
+            self.result["metadata"]["remote"] = self.remote.open(self.supervisor.timing.setup)
         self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
         self.result["metadata"]["load_start"] = self.load()
         self.rundir.create()
@@ -117,6 +125,10 @@ class Runner:
         roles = pat.roles(options)
         keys = worker_keys(roles)
         placement, where, warnings = choose_placement(c.pin, cls, spec.shape, keys)
+        if self.remote is not None:  # --pin applies on each host separately, over that host's CPUs
+            cpus = self.remote.remote_cpus
+            there = choose_placement(c.pin, cls, spec.shape, keys, cpus)[0] if cpus else None
+            where, placement = self.remote.placement(placement, there)
         cell: dict[str, Any] = {
             "pattern": pattern, "transport": name, "size_bytes": size, "status": "ok", "reason": None,
             "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
@@ -143,6 +155,8 @@ class Runner:
             try:
                 assert self.workdir is not None
                 transport = cls(self.workdir, CellSpec(shape=spec.shape, size=size, clients=writers))
+                if self.remote is not None:
+                    transport = self.remote.wrap(transport)
                 raw = self.supervisor.run_trial(transport, specs, config, placement,
                                                 c.timeout + (c.duration or 0.0))
             except Interrupted:  # SIGTERM ends the sweep, it is not a failure of this cell
@@ -155,6 +169,8 @@ class Runner:
                 self.progress("failed", label=label, reason=why, remaining=c.trials - trial - 1)
                 break
             figures = pat.metrics(raw, ctx)
+            if self.remote is not None:
+                figures = self.remote.figures(figures)
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))
@@ -177,6 +193,10 @@ class Runner:
         reason = cls.unavailable_reason()
         if reason:
             return f"unavailable: {reason}"
+        if self.remote is not None:
+            reason = self.remote.not_applicable(cls)
+            if reason:
+                return reason
         reason = cls.not_applicable(spec.shape, size)
         check = getattr(pat, "not_applicable", None)  # optional: the pattern's own limits (a header it needs...)
         if reason is None and check is not None:

@@ -86,7 +86,18 @@ def serve(ctrl: ControlChannel, *, pin: bool = True, watch_eof: bool = False) ->
         ctx = Context.from_config(cfg)
         # The address gains the workers' pids (known only after spawning) under "pids": {key: pid}.
         address = {**cfg["address"], "pids": cfg.get("pids", {})}
-        channel = transport.connect(address, cfg["role"], cfg["index"])
+        # Nothing arrives between CONFIG and READY: under --stdio, EOF there (the runner or its ssh went away
+        # while we wait in accept()) ends us too.
+        opening = _EofWatchdog(ctrl) if watch_eof else None
+        try:
+            if cfg.get("bind"):  # on another host: make our own endpoint there (ipclab.engine.remote)
+                own, shared = transport.bind_remote(address, cfg["role"], cfg["index"])
+                address.update(own)
+                ctrl.send({"type": "BOUND", "address": shared})
+            channel = transport.connect(address, cfg["role"], cfg["index"])
+        finally:
+            if opening is not None:
+                opening.stop()
         ctrl.send({"type": "READY"})
         start = ctrl.recv()
         if start.get("type") != "START":

@@ -45,6 +45,28 @@ def loopback_socket(ledger: Ledger, kind: int = socket.SOCK_STREAM) -> socket.so
     return sock
 
 
+def bound_socket(ledger: Ledger, host: str, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """An AF_INET socket bound to a kernel-chosen port on ``host`` (in the ledger): this host's address on the
+    route to another host, for a run across hosts (ipclab.engine.remote); never a wildcard."""
+    sock = ledger.socket(socket.socket(socket.AF_INET, kind))
+    sock.bind((host, 0))
+    return sock
+
+
+def remote_listener(host: str, backlog: int) -> tuple[int, int]:
+    """On the other host of a run across hosts: a TCP socket listening on ``host`` (a kernel-chosen port), as
+    (fd, port). The worker that made it owns the fd; it ends with that worker's process."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, 0))
+        sock.listen(max(BACKLOG, backlog))
+        port = sock.getsockname()[1]
+    except BaseException:
+        sock.close()
+        raise
+    return sock.detach(), port
+
+
 class ListeningTransport(Transport):
     """Parent side and ``connect`` shared by the connection transports; subclasses say how to bind and reach."""
 

@@ -3,6 +3,10 @@
 One client: one connection. Several writers: the server accepts one connection per client and reads them all.
 A connection per iteration: the server gets the listening socket itself and the client a dialer, because that
 workload measures setting connections up (sockets.py).
+
+Across hosts (ipclab.engine.remote): the server listens on its own host's address, never a wildcard. When the
+server runs on the other host, it makes its listener there (``bind_remote``) and reports the port; when it runs
+here (``--reverse``), the parent's listener binds this host's address on the route to the other host.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from .sockets import HOST, ListeningTransport, loopback_socket
+from .sockets import HOST, ListeningTransport, bound_socket, loopback_socket, remote_listener
 
 
 class TcpTransport(ListeningTransport):
@@ -19,8 +23,12 @@ class TcpTransport(ListeningTransport):
     order = 30
     shared_kernel = False  # TCP reaches other hosts
     family = socket.AF_INET
+    bind_host: str | None = None  # across hosts: this host's address the parent's listener binds
 
     def _listener(self) -> tuple[socket.socket, dict[str, Any]]:
+        if self.bind_host is not None:
+            sock = bound_socket(self.ledger, self.bind_host)
+            return sock, {"host": self.bind_host, "port": sock.getsockname()[1]}
         sock = loopback_socket(self.ledger)
         return sock, {"host": HOST, "port": sock.getsockname()[1]}
 
@@ -32,3 +40,20 @@ class TcpTransport(ListeningTransport):
     def _prepare(cls, sock: socket.socket, address: dict[str, Any]) -> None:
         # Nagle would hold small messages back waiting for an ACK: a round trip would measure the delayed-ACK timer.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    # -- across hosts (ipclab.engine.remote) ---------------------------------------------------------------------
+    def setup_remote(self, remote_roles: frozenset[str], here: str, there: str) -> dict[str, Any]:
+        """This host's side only: the listener when the server runs here, else nothing but the address."""
+        if "server" not in remote_roles:
+            self.bind_host = here
+            return self.setup()
+        mode = "listener" if self.spec.shape.dials else "connected"
+        return {"host": there, "port": 0, "clients": self.spec.clients, "mode": mode, "empty": self.spec.size == 0}
+
+    @classmethod
+    def bind_remote(cls, address: dict[str, Any], role: str, index: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+        """On the other host: the server's listener on ``address["host"]``; a client needs nothing made there."""
+        if role != "server":
+            return {}, {}
+        fd, port = remote_listener(address["host"], address.get("clients", 1))
+        return {"listen_fd": fd}, {"port": port}

@@ -12,6 +12,9 @@ transports (sockets.py), and the server hands it to libzmq with ZMQ_USE_FD befor
 before any worker starts, clients may reach it at once, and no port is ever guessed. libzmq owns and closes the
 server's inherited copy; the parent's closes once the workers are spawned.
 
+Across hosts (ipclab.engine.remote), zmq-tcp's server listens on its own host's address (never a wildcard):
+made by its worker there (``bind_remote``, which reports the endpoint) or, with --reverse, by the parent here.
+
 Copies: ``send`` copies the message once into a zmq_msg (copy=True). copy=False would hand libzmq a reference
 to the caller's buffer, but the patterns rewrite that buffer for the next message while the I/O thread may
 still be sending the previous one, so zero-copy would need a MessageTracker wait per message (slower, and a
@@ -31,7 +34,7 @@ import socket
 from typing import Any
 
 from .base import BoundChannel, Channel, MessageTransport, optional_import
-from .sockets import BACKLOG, HOST, loopback_socket, unix_socket
+from .sockets import BACKLOG, HOST, bound_socket, loopback_socket, remote_listener, unix_socket
 
 HWM_BYTES = 16 * 1024 * 1024
 
@@ -105,10 +108,31 @@ class ZmqTcpTransport(_ZmqTransport):
     summary = "ZeroMQ over tcp://127.0.0.1, kernel-chosen port (PAIR two-way, PUSH/PULL one-way), pyzmq"
     order = 130
     shared_kernel = False  # tcp:// reaches other hosts
+    bind_host: str | None = None  # across hosts: this host's address the parent's listener binds
 
     def _listener(self) -> tuple[socket.socket, str]:
+        if self.bind_host is not None:
+            sock = bound_socket(self.ledger, self.bind_host)
+            return sock, f"tcp://{self.bind_host}:{sock.getsockname()[1]}"
         sock = loopback_socket(self.ledger)
         return sock, f"tcp://{HOST}:{sock.getsockname()[1]}"
+
+    # -- across hosts (ipclab.engine.remote): the server binds its own host's address, as tcp does -------------
+    def setup_remote(self, remote_roles: frozenset[str], here: str, there: str) -> dict[str, Any]:
+        if "server" not in remote_roles:
+            self.bind_host = here
+            return self.setup()
+        return {"endpoint": None, "bind_host": there, "listen_fd": None, "one_way": not self.spec.shape.duplex,
+                "hwm": _hwm(self.spec.size), "clients": self.spec.clients}
+
+    @classmethod
+    def bind_remote(cls, address: dict[str, Any], role: str, index: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+        if role != "server":
+            return {}, {}
+        host = address["bind_host"]
+        fd, port = remote_listener(host, address.get("clients", 1))
+        endpoint = f"tcp://{host}:{port}"
+        return {"listen_fd": fd, "endpoint": endpoint}, {"endpoint": endpoint}
 
 
 class ZmqChannel(BoundChannel):
