@@ -141,8 +141,15 @@ def _cell_problems(cell: dict[str, Any], run_trials: Any, want: RunConfig, pin: 
     return out
 
 
-def _busy(meta: dict[str, Any]) -> str | None:
-    """The machine flagged busy: an explicit flag in the result, or a load average above the usable CPUs."""
+def _busy(result: dict[str, Any]) -> str | None:
+    """The machine flagged busy, by the advice engine ``run`` and ``report`` use (load at the start and end of the
+    sweep, steal time); for an older result without those records, an explicit flag or the start's load average."""
+    from .report.advice import busy_advice
+
+    verdicts = busy_advice(result)
+    if verdicts:
+        return "; ".join(f"{a.message}; {a.fix}" for a in verdicts)
+    meta = result.get("metadata", {})
     if meta.get("busy"):
         return f"the machine was flagged busy ({meta['busy']}); rerun on a quiet machine"
     load = meta.get("load_average")
@@ -192,6 +199,6 @@ def check(result: Any, experiment: Experiment, source: str = "<result>") -> list
     for key in metrics:
         if not any(key in figures for figures in recorded.values()):
             out.append(f"{key}: no measured cell recorded it, and the experiment asks to read it")
-    if (busy := _busy(result.get("metadata", {}))) is not None:
+    if (busy := _busy(result)) is not None:
         out.append(busy)
     return out

@@ -78,6 +78,10 @@ def test_a_removed_trial_with_the_config_edited_to_match_still_fails(experiment)
     (lambda r: r.update(interrupted=True), ("interrupted",)),
     (lambda r: r["metadata"].update(load_average=[6.5, 3.0, 2.0]), ("busy", "load average 6.5 on 4 usable CPU")),
     (lambda r: r["metadata"].update(busy="CPU steal 30 %"), ("flagged busy (CPU steal 30 %)",)),
+    # The advice engine's verdict, from the load the sweep recorded at its start and end (what run/report warn).
+    (lambda r: r["metadata"].update(cpu_count=2, load_start={"load_average": [7.0, 5.0, 4.0]},
+                                    load_end={"load_average": [1.0, 1.0, 1.0]}),
+     ("the machine was busy: load average 7", "close other programs")),
     (lambda r: r["cells"].append({**r["cells"][0], "transport": "tcp"}), ("pingpong tcp 64 B: a cell the experiment",)),
     (lambda r: r["cells"][0]["trials"].reverse(), ("trials numbered [5, 4, 3, 2, 1]",)),
     (lambda r: r.update(cells="none"), ("not a usable ipclab result",)),
