@@ -148,6 +148,11 @@ class Runner:
                 self.progress("failed", label=label, reason=why, remaining=c.trials - trial - 1)
                 break
             figures = pat.metrics(raw, ctx)
+            foreign = sum(r.get("foreign", 0) for r in raw.values())  # refused, never counted (worker.py)
+            if foreign:
+                figures["foreign"] = foreign
+                cell["warnings"].append(warning("foreign", f"trial {trial + 1}: {foreign} connection(s) or "
+                                                           "datagram(s) from outside the run refused (not counted)"))
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))
