@@ -148,6 +148,9 @@ class Runner:
                 self.progress("failed", label=label, reason=why, remaining=c.trials - trial - 1)
                 break
             figures = pat.metrics(raw, ctx)
+            for caveat in {r["caveat"] for r in raw.values() if r.get("caveat")}:  # what the protocol cannot know
+                if not any(w["message"] == caveat for w in cell["warnings"]):
+                    cell["warnings"].append(warning("accounting", caveat))
             foreign = sum(r.get("foreign", 0) for r in raw.values())  # refused, never counted (worker.py)
             if foreign:
                 figures["foreign"] = foreign
