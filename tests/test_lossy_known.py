@@ -170,3 +170,8 @@ def test_an_empty_pings_late_echo_is_waited_out_not_timed_as_the_next() -> None:
     raw = pingpong.run("client", 0, _LateEcho(), ctx)
     assert (raw["n"], raw["lost"], raw["stale"]) == (2, 1, 1)
     assert "no sequence number" in raw["caveat"]
+
+
+def test_fanin_reorders_in_the_warmup_are_not_counted() -> None:
+    figures = cell("loopback-swap10", "fanin", 64, count=195, warmup=30)["trials"][0]["metrics"]
+    assert (figures["received"], figures["lost"], figures["reordered"]) == (195, 0, 19)
