@@ -154,8 +154,8 @@ class Runner:
             foreign = sum(r.get("foreign", 0) for r in raw.values())  # refused, never counted (worker.py)
             if foreign:
                 figures["foreign"] = foreign
-                cell["warnings"].append(warning("foreign", f"trial {trial + 1}: {foreign} connection(s) or "
-                                                           "datagram(s) from outside the run refused (not counted)"))
+                cell["warnings"].append(warning("foreign", f"trial {trial + 1}: {foreign} peer(s) from outside "
+                                                           "the run knocked and were refused (not counted)"))
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))
