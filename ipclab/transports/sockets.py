@@ -14,9 +14,9 @@
 - :class:`DatagramTransport` (udp, unix-dgram): one socket per end, made and bound by the parent. Every client
   socket is bound (a reply needs an address to go to) and connected to the server. With one client the server
   is connected back to it, so each socket accepts datagrams from its peer only; with several writers the server
-  stays unconnected and receives from all of them, keeping only datagrams whose source is one of our clients
-  (PeerFilteredChannel: a foreign datagram is counted in ``foreign``, never as a message). The workers inherit
-  their socket by fd.
+  stays unconnected and receives from all of them; a network one (udp) keeps only datagrams whose source is one
+  of our clients (PeerFilteredChannel: a foreign datagram is counted in ``foreign``, never as a message). The
+  workers inherit their socket by fd.
 """
 
 from __future__ import annotations
@@ -207,6 +207,8 @@ class DatagramTransport(MessageTransport):
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
         fd = address["server_fd"] if role == "server" else address["client_fds"][index]
         sock = socket.socket(fileno=fd)
-        if role == "server" and len(address["client_fds"]) > 1:  # unconnected: anyone may send to it
+        # Unconnected, a network socket takes datagrams from anyone; an AF_UNIX one lives in the private 0700
+        # directory, where no other user can reach it (and a path per datagram would cost the fan-in 15 %).
+        if role == "server" and len(address["client_fds"]) > 1 and sock.family != socket.AF_UNIX:
             return PeerFilteredChannel(sock, address["peers"])
         return DatagramSocketChannel(sock)
