@@ -175,3 +175,18 @@ def test_an_empty_pings_late_echo_is_waited_out_not_timed_as_the_next() -> None:
 def test_fanin_reorders_in_the_warmup_are_not_counted() -> None:
     figures = cell("loopback-swap10", "fanin", 64, count=195, warmup=30)["trials"][0]["metrics"]
     assert (figures["received"], figures["lost"], figures["reordered"]) == (195, 0, 19)
+
+
+def test_a_long_run_lost_at_1_byte_is_placed_ahead_and_said_to_be_near_the_limit() -> None:
+    from test_accounting import Scripted, _small
+
+    from ipclab.patterns import stream
+    from ipclab.patterns.common import end_marker
+
+    ctx = Context(size=1, count=140, duration=None, warmup=0, seed=1, verify=True, reliable=False)
+    # 0..9 arrive, 100 are lost in a row (more than half the 128 a byte can number), then 110..139.
+    arrived = [*range(10), *range(110, 140)]
+    raw = stream.run("server", 0, Scripted([_small(ctx.payload, s) for s in arrived] + [bytes(end_marker(
+        ctx.payload))]), ctx)
+    assert (raw["received"], raw["reordered"], raw["duplicated"]) == (40, 0, 0)
+    assert "wrap every 128" in raw["caveat"]
