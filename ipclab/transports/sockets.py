@@ -208,7 +208,7 @@ class DatagramTransport(MessageTransport):
         fd = address["server_fd"] if role == "server" else address["client_fds"][index]
         sock = socket.socket(fileno=fd)
         # Unconnected, a network socket takes datagrams from anyone; an AF_UNIX one lives in the private 0700
-        # directory, where no other user can reach it (and a path per datagram would cost the fan-in 15 %).
+        # directory, where no other user can reach it (and a path per datagram would cost its reader 15 %).
         if role == "server" and len(address["client_fds"]) > 1 and sock.family != socket.AF_UNIX:
             return PeerFilteredChannel(sock, address["peers"])
         return DatagramSocketChannel(sock)

@@ -2,7 +2,9 @@
 
 One client: one connection. Several writers: the server accepts one connection per client and reads them all.
 A connection per iteration: the server gets the listening socket itself and the client a dialer, because that
-workload measures setting connections up (sockets.py).
+workload measures setting connections up (sockets.py). The parent binds every client's socket too, so the server
+accepts our clients' addresses only: another local user connecting to the port first is refused, never read,
+and reported (``foreign``), before anything is timed.
 """
 
 from __future__ import annotations

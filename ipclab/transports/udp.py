@@ -1,4 +1,8 @@
-"""udp: two connected loopback UDP sockets; loss, reordering and duplicates are counted, not fatal."""
+"""udp: two connected loopback UDP sockets; loss, reordering and duplicates are counted, not fatal.
+
+A connected socket takes datagrams from its peer only; the unconnected reader of several writers keeps only
+those from our clients' addresses and reports any other (sockets.PeerFilteredChannel).
+"""
 
 from __future__ import annotations
 
