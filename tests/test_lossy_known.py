@@ -190,3 +190,9 @@ def test_a_long_run_lost_at_1_byte_is_placed_ahead_and_said_to_be_near_the_limit
         ctx.payload))]), ctx)
     assert (raw["received"], raw["reordered"], raw["duplicated"]) == (40, 0, 0)
     assert "wrap every 128" in raw["caveat"]
+
+
+def test_a_stale_echo_during_the_warmup_is_not_counted() -> None:
+    # Echoes 0..114: the copy of 9 comes while warm-up ping 10 waits (not counted), those of 19..109 in the window.
+    figures = cell("loopback-slowecho", "pingpong", 8, count=100, warmup=15)["trials"][0]["metrics"]
+    assert (figures["round_trips"], figures["lost"], figures["stale"]) == (100, 0, 10)

@@ -180,8 +180,8 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
 def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> dict[str, Any]:
     """A ping whose echo does not come within REPLY_TIMEOUT is lost; a late echo of an earlier one is stale.
 
-    An echo is matched by the sequence number it carries (modulo seq_modulus below 16 B: at 1 B an echo 128
-    pings late would pass for the current one, which REPLY_TIMEOUT per lost ping makes a 32-second delay)."""
+    An echo is matched by the sequence number it carries (modulo seq_modulus below 8 B: at 1 B an echo
+    exactly 128 pings late would pass for the current one). Stale echoes during the warm-up are not counted."""
     size = ctx.size
     smv, rmv = memoryview(sbuf), memoryview(rbuf)
     send, recv = ch.send, ch.recv_into
@@ -193,14 +193,15 @@ def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> di
     mask = seq_modulus(size) - 1
     tally, verify, warmup = Tally(), ctx.verify, ctx.warmup
 
-    def wait_out() -> None:
+    def wait_out(seq: int) -> None:
         """An empty ping was lost: its echo may still come. Nothing for REPLY_TIMEOUT means it will not."""
         for _ in range(WAIT_OUT_LIMIT):
             try:
                 recv(rmv)
             except TimeoutError:
                 return
-            tally.stale += 1
+            if seq >= warmup:
+                tally.stale += 1
 
     def exchange(seq: int) -> int:
         want = seq & mask
@@ -215,12 +216,13 @@ def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> di
                 recv(rmv)
             except TimeoutError:
                 if not numbered:
-                    wait_out()
+                    wait_out(seq)
                 return LOST
             if not numbered or rseq[0] == want:  # type: ignore[index]
                 t1 = clock()
                 break
-            tally.stale += 1  # the late (or duplicated) echo of an earlier ping
+            if seq >= warmup:
+                tally.stale += 1  # the late (or duplicated) echo of an earlier ping
         if verify and seq >= warmup and rmv != smv:
             tally.corrupt += 1
         return t1 - t0
