@@ -8,7 +8,15 @@ from __future__ import annotations
 import pytest
 
 from ipclab.patterns import pingpong, stream
-from ipclab.patterns.common import HEADER, Context, IntegrityError, end_marker, make_payload
+from ipclab.patterns.common import (
+    HEADER,
+    Context,
+    IntegrityError,
+    end_marker,
+    make_payload,
+    seq_modulus,
+    seq_view,
+)
 from ipclab.transports.base import Channel
 
 
@@ -100,10 +108,19 @@ def test_reliable_stream_counts_corruption_with_verify() -> None:
     assert raw["corrupt"] == 1 and raw["received"] == 4
 
 
+def _small(payload: bytes, seq: int) -> bytes:
+    """A message below the header: its sequence field (seq_bytes wide, modulo seq_modulus) and the payload."""
+    m = bytearray(payload)
+    view = seq_view(m)
+    assert view is not None
+    view[0] = seq % seq_modulus(len(m))
+    return bytes(m)
+
+
 def test_small_messages_carry_no_header_but_are_counted() -> None:
     ctx = _ctx(size=8, count=6, warmup=1)
     p = ctx.payload
-    ch = Scripted([p] * 5 + [bytes(end_marker(p))])
+    ch = Scripted([_small(p, s) for s in range(5)] + [bytes(end_marker(p))])
     raw = stream.run("server", 0, ch, ctx)
     assert raw["received"] == 4  # 5 arrived, the first was warm-up
     assert raw["ended_by"] == "end marker"

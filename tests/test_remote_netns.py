@@ -271,11 +271,17 @@ def test_tcp_and_udp_through_a_real_sshd(ns: netns.Pair, tmp: str, sshd: tuple[s
 def test_ssh_failures_are_one_line_and_ctrl_c_ends_the_session(ns: netns.Pair, tmp: str,
                                                                sshd: tuple[str, int]) -> None:
     command, daemon = sshd
-    cases = [(command.replace("-p 2222", "-p 2223"), "Connection refused"),
-             (command.replace(f"PYTHONPATH={ROOT}", "PYTHONPATH=/nonexistent"), "No module named"),
-             (command.replace(f"env PYTHONPATH={ROOT}", "env PYTHONPATH=/nonexistent false"), "exit status 1")]
-    for remote, expected in cases:
-        done = _run(ns, "--remote-python", sys.executable, "-t", "tcp", "-p", "pingpong", "-n", "100", "-o",
+    # "No ipclab there": an interpreter that has none installed (this one may have it in site-packages, as after
+    # `pip install .`, so PYTHONPATH alone cannot hide it): the system's python3, which pip did not touch.
+    bare = next((p for p in ("/usr/bin/python3", "/bin/python3") if os.path.exists(p) and subprocess.run(
+        [p, "-c", "import ipclab"], capture_output=True, env={"PATH": os.environ.get("PATH", "")}).returncode), None)
+    cases = [(command.replace("-p 2222", "-p 2223"), sys.executable, "Connection refused"),
+             (command.replace(f"env PYTHONPATH={ROOT}", "env PYTHONPATH=/nonexistent false"), sys.executable,
+              "exit status 1")]
+    if bare is not None:
+        cases.append((command.replace(f"PYTHONPATH={ROOT}", "PYTHONPATH=/nonexistent"), bare, "No module named"))
+    for remote, python, expected in cases:
+        done = _run(ns, "--remote-python", python, "-t", "tcp", "-p", "pingpong", "-n", "100", "-o",
                     os.path.join(tmp, "r.json"), remote=remote, tmp=tmp)
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 1 and len(lines) == 1 and expected in lines[0], done.stderr

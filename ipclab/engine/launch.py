@@ -6,7 +6,10 @@ supervisor (ipclab.engine.supervise) speaks the same protocol whatever the launc
 
 - :class:`LocalProcess`: a fresh interpreter per worker (``python -m ipclab.worker``) inheriting the transport's
   file descriptors; the control channel is a socketpair (default) or the child's stdin/stdout (``stdio=True``,
-  exactly what a launcher that runs the worker on another host through a command sees);
+  exactly what a launcher that runs the worker on another host through a command sees). A worker starts with a
+  clean import path: ``python -m`` would put the current directory first on sys.path (a ``socket.py`` there
+  would run in every worker), so it runs in the run's private directory, with ``-P`` where Python has it, and
+  relative PYTHONPATH entries made absolute (plug-ins named by IPCLAB_EXTRA_TRANSPORTS still load);
 - :class:`Remote`: ``COMMAND PYTHON -m ipclab.worker --stdio`` on another host (ssh, ip netns exec), control
   over the command's stdin/stdout, no fds passed (ipclab.engine.remote splits a run between the hosts);
 - ``Inline`` (ipclab.engine.inline): workers as threads of this process, for tests without processes.
@@ -128,9 +131,9 @@ class LocalProcess:
         parent, child = socket.socketpair()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "ipclab.worker", str(child.fileno()), str(os.getpid())],
+                [*worker_argv(), str(child.fileno()), str(os.getpid())],
                 pass_fds=(child.fileno(), *spec.fds), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err, env=worker_env(), close_fds=True,
+                stderr=err, env=worker_env(), close_fds=True, cwd=worker_cwd(spec),
             )
         except BaseException:
             parent.close()
@@ -141,9 +144,9 @@ class LocalProcess:
 
     def _start_stdio(self, spec: WorkerSpec, err: IO[bytes], stderr_path: str) -> WorkerHandle:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ipclab.worker", "--stdio", str(os.getpid())],
+            [*worker_argv(), "--stdio", str(os.getpid())],
             pass_fds=spec.fds, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-            env=worker_env(), close_fds=True, bufsize=0,
+            env=worker_env(), close_fds=True, bufsize=0, cwd=worker_cwd(spec),
         )
         assert proc.stdin is not None and proc.stdout is not None
         return _Process(spec, proc, ControlChannel(proc.stdout, proc.stdin), stderr_path)
@@ -210,9 +213,24 @@ def last_line(path: str) -> str:
     return lines[-1].strip()[:300] if lines else ""
 
 
+def worker_argv() -> list[str]:
+    """``python -m ipclab.worker`` without the current directory on sys.path: ``-P`` (Python 3.11+) keeps
+    ``-m`` from prepending it; older interpreters rely on worker_cwd, the run's private directory."""
+    safe = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe, "-m", "ipclab.worker"]
+
+
+def worker_cwd(spec: WorkerSpec) -> str | None:
+    """The run's private 0700 directory: nothing but our own sockets and stderr files is ever there."""
+    return spec.workdir or None
+
+
 def worker_env() -> dict[str, str]:
-    """The workers import this very ipclab, wherever it was imported from (installed or a source tree)."""
+    """The workers import this very ipclab, wherever it was imported from (installed or a source tree), and
+    what PYTHONPATH names, each entry made absolute against the runner's directory (the workers run elsewhere);
+    an empty entry, which would mean the workers' own directory, is dropped."""
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    extra = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([root, *extra])
     return env

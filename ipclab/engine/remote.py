@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError, IpclabError
+from ..patterns.loops import HISTOGRAMS
 from .launch import Launcher, Remote, WorkerHandle, WorkerSpec, worker_env
 from .supervise import Supervisor, Timing
 
@@ -226,6 +227,9 @@ class Session:
         for key in [k for k in out if k.startswith(ONE_WAY)]:
             out.pop(key)
             missing[key] = "one-way latency needs one clock; two hosts have two clocks (n/a across hosts)"
+        histograms = out.get(HISTOGRAMS)
+        if isinstance(histograms, dict):  # nor may the pooled summary bring it back from the distribution
+            out[HISTOGRAMS] = {p: h for p, h in histograms.items() if not f"{p}_".startswith(ONE_WAY)}
         if missing:
             out["missing"] = missing
         return out

@@ -171,6 +171,14 @@ class Runner:
             figures = pat.metrics(raw, ctx)
             if self.remote is not None:
                 figures = self.remote.figures(figures)
+            for caveat in {r["caveat"] for r in raw.values() if r.get("caveat")}:  # what the protocol cannot know
+                if not any(w["message"] == caveat for w in cell["warnings"]):
+                    cell["warnings"].append(warning("accounting", caveat))
+            foreign = sum(r.get("foreign", 0) for r in raw.values())  # refused, never counted (worker.py)
+            if foreign:
+                figures["foreign"] = foreign
+                cell["warnings"].append(warning("foreign", f"trial {trial + 1}: {foreign} peer(s) from outside "
+                                                           "the run knocked and were refused (not counted)"))
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))

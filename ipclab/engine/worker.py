@@ -110,6 +110,8 @@ def serve(ctrl: ControlChannel, *, pin: bool = True, watch_eof: bool = False) ->
         finally:
             if watchdog is not None:
                 watchdog.stop()
+        if channel.foreign:  # traffic from outside our workers was refused: the cell says so
+            raw["foreign"] = channel.foreign
         ctrl.send({"type": "RESULT", "raw": raw})
         try:
             ctrl.recv()  # EXIT, or EOF when the runner closes the channel

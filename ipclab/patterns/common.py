@@ -3,10 +3,18 @@
 Header (messages of 16 bytes or more): little-endian u64 sequence number, u64 send time in ns
 (time.perf_counter_ns == CLOCK_MONOTONIC on Linux, comparable across processes of one host).
 
+Below 16 bytes the message still starts with a sequence field, of what the bytes can carry: k = 8 bytes from
+8 B up, else 4, 2 or 1 (the largest power of two that fits), holding the sequence number modulo 2**(8k-1) in
+native byte order (the top bit of its last byte stays clear for the end marker). The same on every transport:
+so a lossy receiver tells warm-up from measured messages, and counts loss, reordering and duplicates, at 1 B
+as at 4 KiB (numbers wrap every 128 messages at 1 B: a message more than 64 out of place cannot be placed, see
+``seq_modulus``). The payload's first k bytes are zero, so a sender that writes no sequence (a request) still
+sends sequence 0, never a marker. An empty message carries nothing: its loss is counted, the rest is unknown.
+
 End marker (needed when the receiver cannot know the count: duration runs, lossy transports): a message of the
-same size whose sequence number is all ones (byte 7 is 0xFF, never true of a real sequence number below 2**56)
-or, below 16 bytes, whose first byte is the payload's first byte inverted. An empty message cannot carry a
-marker; such runs end by count or by the idle timeout.
+same size whose sequence field is all ones (byte k-1 is 0xFF: byte 7 from 8 B up, never true of a real
+sequence number below 2**56). An empty message cannot carry a marker; such runs end by count or by the idle
+timeout.
 """
 
 from __future__ import annotations
@@ -32,35 +40,64 @@ class IntegrityError(Exception):
     """A reliable transport delivered a wrong, missing or out-of-order message: the cell fails loudly."""
 
 
+SEQ_FORMATS = {8: "Q", 4: "I", 2: "H", 1: "B"}  # sequence field width (bytes) -> memoryview format
+
+
+def seq_bytes(size: int) -> int:
+    """Width of the sequence field that starts every message of ``size`` bytes (0: an empty message)."""
+    return next((k for k in SEQ_FORMATS if size >= k), 0)
+
+
+def seq_modulus(size: int) -> int:
+    """Sequence numbers are carried modulo this (2**(8k-1)); 0 for an empty message, which carries none.
+
+    A receiver places a number within half of it of the highest seen (serial-number arithmetic): at 1 B a
+    message more than 64 places late or a gap of 64 or more lost in a row cannot be told apart."""
+    k = seq_bytes(size)
+    return 1 << (8 * k - 1) if k else 0
+
+
+def seq_view(buf: bytearray) -> memoryview | None:
+    """The sequence field of ``buf`` as a one-item view: ``view[0] = seq & mask`` writes it without allocating
+    (unlike struct.pack_into), ``view[0]`` reads it. None for an empty buffer."""
+    k = seq_bytes(len(buf))
+    return memoryview(buf)[:k].cast(SEQ_FORMATS[k]) if k else None  # type: ignore[call-overload]  # format from the table
+
+
 def make_payload(seed: int, size: int) -> bytes:
-    """The same pseudo-random bytes for a (seed, size) on every transport and in every process."""
-    return random.Random(seed).randbytes(size)
+    """The same pseudo-random bytes for a (seed, size) on every transport and in every process; below the
+    header, the sequence field (the first seq_bytes) is zero: sequence 0, never an end marker."""
+    payload = bytearray(random.Random(seed).randbytes(size))
+    if size < HEADER_SIZE:
+        payload[:seq_bytes(size)] = bytes(seq_bytes(size))
+    return bytes(payload)
 
 
 def end_marker(payload: bytes) -> bytearray:
     marker = bytearray(payload)
     if len(marker) >= HEADER_SIZE:
         HEADER.pack_into(marker, 0, END_SEQ, 0)
-    elif marker:
-        marker[0] ^= 0xFF
+    else:
+        k = seq_bytes(len(marker))
+        marker[:k] = b"\xff" * k
     return marker
 
 
 def marker_test(payload: bytes) -> tuple[int, int]:
-    """(index, value): a message is an end marker iff msg[index] == value (only meaningful for size > 0)."""
-    if len(payload) >= HEADER_SIZE:
-        return 7, 0xFF
-    if payload:
-        return 0, payload[0] ^ 0xFF
+    """(index, value): a message is an end marker iff msg[index] == value (only meaningful for size > 0): the
+    last byte of the sequence field is 0xFF, which a real sequence number never has (its top bit is clear)."""
+    k = seq_bytes(len(payload))
+    if k:
+        return k - 1, 0xFF
     return 0, -1  # never matches: empty messages carry no marker
 
 
 def receive_buffer(ctx: Context) -> tuple[bytearray, memoryview, memoryview, memoryview]:
     """A receiver's S-byte buffer, a view of it, and the two bodies a byte-for-byte check compares: the view's
-    and the payload's, after the header when there is one (the header differs in every message)."""
+    and the payload's, after the header or the sequence field (which differ in every message)."""
     rbuf = bytearray(ctx.size)
     rmv = memoryview(rbuf)
-    at = HEADER_SIZE if ctx.size >= HEADER_SIZE else 0
+    at = HEADER_SIZE if ctx.size >= HEADER_SIZE else seq_bytes(ctx.size)
     return rbuf, rmv, rmv[at:], memoryview(ctx.payload)[at:]
 
 

@@ -1,7 +1,10 @@
 """pingpong: the client sends S bytes, the server echoes S bytes; the client times every round trip.
 
 One-way latency is about half the round trip. On lossy transports a ping whose echo does not come back within
-REPLY_TIMEOUT counts as lost, and a late echo of an earlier ping is discarded (never timed).
+REPLY_TIMEOUT counts as lost, and a late echo of an earlier ping is discarded (never timed): every ping of 1 B
+or more carries its sequence number (the header's, or the sequence field's below 16 B, see common.py) and an
+echo must carry the ping's own. An empty ping carries none: after a lost one the client waits out its echo
+(REPLY_TIMEOUT without anything arriving) before the next ping, counting whatever comes as stale.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ from .common import (
     end_marker,
     grow,
     new_samples,
+    seq_modulus,
+    seq_view,
 )
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
 
 ORDER = 10
+WAIT_OUT_LIMIT = 10_000  # stale echoes read at most while waiting out a lost empty ping (bounded however flooded)
+UNNUMBERED = ("empty pings carry no sequence number: an echo is matched to the ping it follows, and a lost "
+              "ping's echo is waited out (REPLY_TIMEOUT); one later than that would be timed as the next's")
 LABELS = {"server": "echo server", "client": "client"}
 
 SPEC = PatternSpec(
@@ -73,9 +81,10 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
         probe.end()
         return {"echoed": warmup + ctx.count, "probe": probe.result()}
 
-    # Duration runs and lossy transports: echo until the end marker, EOF or (lossy) the idle timeout.
+    # Duration runs and lossy transports: echo until the end marker, EOF or (lossy) the idle timeout. A ping
+    # that can carry the marker is echoed until the marker comes (a duplicated ping must not end us early).
     mark_at, mark_value = serve_until_end(ch, ctx)
-    total = None if ctx.count is None else warmup + ctx.count
+    total = None if ctx.count is None or size else warmup + ctx.count
     echoed = 0
     while True:
         try:
@@ -111,9 +120,14 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     if lossy:
         return _lossy_client(ch, ctx, sbuf, rbuf)
 
+    seqv = seq_view(sbuf)  # below the header: the sequence field, the same bytes as on a lossy transport
+    small = seqv is not None and not hdr
+    mask = seq_modulus(size) - 1
     for seq in range(warmup):
         if hdr:
             pack(sbuf, 0, seq, 0)
+        elif small:
+            seqv[0] = seq & mask  # type: ignore[index]
         send(smv)
         recv(rmv)
     # Inside the timed window: the channel's C methods and one comparison each, no Python frame (hot_io).
@@ -129,6 +143,8 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     while True:
         if hdr:
             pack(sbuf, 0, seq, clock())
+        elif small:
+            seqv[0] = seq & mask  # type: ignore[index]
         t0 = clock()
         got = rsend(smv)
         if got != sent:
@@ -163,29 +179,51 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
 
 
 def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> dict[str, Any]:
-    """A ping whose echo does not come within REPLY_TIMEOUT is lost; a late echo of an earlier one is stale."""
+    """A ping whose echo does not come within REPLY_TIMEOUT is lost; a late echo of an earlier one is stale.
+
+    An echo is matched by the sequence number it carries (modulo seq_modulus below 8 B: at 1 B an echo
+    exactly 128 pings late would pass for the current one). Stale echoes during the warm-up are not counted."""
     size = ctx.size
     smv, rmv = memoryview(sbuf), memoryview(rbuf)
     send, recv = ch.send, ch.recv_into
     clock = time.perf_counter_ns
-    pack, unpack = HEADER.pack_into, HEADER.unpack_from
+    pack = HEADER.pack_into
     hdr = size >= HEADER_SIZE
+    sseq, rseq = seq_view(sbuf), seq_view(rbuf)
+    numbered = rseq is not None
+    mask = seq_modulus(size) - 1
     tally, verify, warmup = Tally(), ctx.verify, ctx.warmup
 
+    def wait_out(seq: int) -> None:
+        """An empty ping was lost: its echo may still come. Nothing for REPLY_TIMEOUT means it will not."""
+        for _ in range(WAIT_OUT_LIMIT):
+            try:
+                recv(rmv)
+            except TimeoutError:
+                return
+            if seq >= warmup:
+                tally.stale += 1
+
     def exchange(seq: int) -> int:
+        want = seq & mask
         if hdr:
             pack(sbuf, 0, seq, clock())
+        elif numbered:
+            sseq[0] = want  # type: ignore[index]
         t0 = clock()
         send(smv)
         while True:
             try:
                 recv(rmv)
             except TimeoutError:
+                if not numbered:
+                    wait_out(seq)
                 return LOST
-            if not hdr or unpack(rbuf, 0)[0] == seq:
+            if not numbered or rseq[0] == want:  # type: ignore[index]
                 t1 = clock()
                 break
-            tally.stale += 1  # the late echo of an earlier ping
+            if seq >= warmup:
+                tally.stale += 1  # the late (or duplicated) echo of an earlier ping
         if verify and seq >= warmup and rmv != smv:
             tally.corrupt += 1
         return t1 - t0
@@ -193,8 +231,11 @@ def _lossy_client(ch: Any, ctx: Context, sbuf: bytearray, rbuf: bytearray) -> di
     samples, n, lost = round_trips(ctx, exchange, ch)
     if size:
         send_markers(send, ctx.payload, lossy=True)
-    return {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
-            "corrupt": tally.corrupt, "probe": ctx.probe.result()}
+    out = {"samples": encode_samples(samples, n), "n": n, "lost": lost, "stale": tally.stale,
+           "corrupt": tally.corrupt, "probe": ctx.probe.result()}
+    if not numbered:
+        out["caveat"] = UNNUMBERED
+    return out
 
 
 run = by_role(_server, _client)

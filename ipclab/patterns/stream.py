@@ -26,11 +26,15 @@ from .common import (
     marker_test,
     new_samples,
     receive_buffer,
+    seq_modulus,
+    seq_view,
     throughput_figures,
 )
 from .loops import latency_figures, send_markers
 
 ORDER = 20
+UNNUMBERED = ("empty messages carry no sequence number: the first --warmup arrivals are taken as the warm-up "
+              "(a loss among them is charged to the measured window), reordering and duplicates cannot be seen")
 LABELS = {"server": "consumer", "client": "producer"}
 
 SPEC = PatternSpec(
@@ -69,9 +73,14 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
     clock = time.perf_counter_ns
     pack = HEADER.pack_into
     hdr = size >= HEADER_SIZE
+    seqv = seq_view(sbuf)  # below the header: the sequence field (none for an empty message)
+    small = seqv is not None and not hdr
+    mask = seq_modulus(size) - 1
     for seq in range(warmup):
         if hdr:
             pack(sbuf, 0, seq, clock())
+        elif small:
+            seqv[0] = seq & mask  # type: ignore[index]
         send(smv)
     rsend, _, finish_send, _, sent = hot_io(ch, size)  # the channel's C send, no Python frame around it
     probe.begin()
@@ -80,6 +89,8 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
         for seq in range(warmup, warmup + ctx.count):
             if hdr:
                 pack(sbuf, 0, seq, clock())
+            elif small:
+                seqv[0] = seq & mask  # type: ignore[index]
             n = rsend(smv)
             if n != sent:
                 finish_send(smv, n)
@@ -89,6 +100,8 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
         while True:
             if hdr:
                 pack(sbuf, 0, seq, clock())
+            elif small:
+                seqv[0] = seq & mask  # type: ignore[index]
             n = rsend(smv)
             if n != sent:
                 finish_send(smv, n)
@@ -158,7 +171,14 @@ def _consumer_counted(ch: Any, ctx: Context) -> dict[str, Any]:
 
 
 def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
-    """Duration runs and lossy transports: read until the end marker, EOF, the count, or the idle timeout."""
+    """Duration runs and lossy transports: read until the end marker, EOF, the count, or the idle timeout.
+
+    Every message of 1 B or more carries its sequence number (the header's, or the sequence field's modulo
+    2**(8k-1), placed by serial-number arithmetic near the highest seen): warm-up messages are told by number,
+    so loss, reordering and duplicates during warm-up are never charged to the measured window, and a lossy
+    consumer reads on after the last measured message until the end marker, so a duplicate of it is counted.
+    An empty message carries nothing: the first ``warmup`` arrivals are the warm-up, and the count is all.
+    """
     size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
     reliable = ctx.reliable
     rbuf, rmv, got_body, want_body = receive_buffer(ctx)
@@ -166,6 +186,12 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
     clock = time.perf_counter_ns
     unpack = HEADER.unpack_from
     hdr = size >= HEADER_SIZE
+    seqv = seq_view(rbuf)
+    numbered = seqv is not None
+    modulus = seq_modulus(size) if size < 8 else 0  # from 8 B up the number is whole: nothing to unwrap
+    # UDP loses in long runs and reorders little: a number placed up to 7/8 of the modulus ahead of the highest
+    # seen, at most 1/8 behind. A jump ahead of more than 1/4 is counted: the cell says the figures may be off.
+    forward, leap, leaps = modulus - (modulus >> 3), modulus >> 2, 0
     verify = ctx.verify
     mark_at, mark_value = marker_test(ctx.payload)
     expected = ctx.count  # measured messages, if known
@@ -173,9 +199,10 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
         ch.set_timeout(IDLE_TIMEOUT)
     cap = expected if expected is not None else 1 << 16
     lat = new_samples(cap if hdr else 0)
-    seen = bytearray((warmup + cap) if hdr else 0)
+    seen = bytearray((warmup + cap) if numbered else 0)
     measured = warmup_seen = reordered = duplicated = corrupt = 0
     highest = -1
+    sent_at = 0
     t_first = t_last = 0
     ended_by = "count"
     while True:
@@ -191,12 +218,30 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
         if size and rbuf[mark_at] == mark_value:
             ended_by = "end marker"
             break
-        if hdr:
-            seq, sent_at = unpack(rbuf, 0)
+        if numbered:
+            if hdr:
+                seq, sent_at = unpack(rbuf, 0)
+            else:
+                seq = seqv[0]  # type: ignore[index]
+                if modulus:  # the number with these low bits nearest ahead of the highest seen (up to 7/8 ahead)
+                    ahead = (seq - highest) % modulus
+                    seq = highest + ahead if ahead < forward else highest + ahead - modulus
+                    if ahead > leap and ahead < forward:
+                        leaps += 1  # a long run lost in a row: near the limit of what the numbers can tell
             if reliable and seq != warmup_seen + measured:
                 raise IntegrityError(f"message {warmup_seen + measured}: got sequence {seq} on a reliable transport")
+            if seq < 0:  # from before the first message: nothing we sent (a corrupt or foreign number)
+                corrupt += 1
+                continue
             if seq >= len(seen):
                 seen.extend(bytes(max(seq + 1, 2 * len(seen)) - len(seen)))  # rare: duration runs
+            if seq < warmup:  # the warm-up: its losses, reorders and duplicates are not the window's
+                if not seen[seq]:
+                    seen[seq] = 1
+                    warmup_seen += 1
+                if seq > highest:
+                    highest = seq
+                continue
             if seen[seq]:
                 duplicated += 1
                 continue
@@ -205,10 +250,7 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
                 reordered += 1
             else:
                 highest = seq
-            if seq < warmup:
-                warmup_seen += 1
-                continue
-            if measured < len(lat) or grow(lat):  # past MAX_SAMPLES: counted, latency no longer recorded
+            if hdr and (measured < len(lat) or grow(lat)):  # past MAX_SAMPLES: counted, latency not recorded
                 lat[measured] = now - sent_at
         elif warmup_seen < warmup:
             warmup_seen += 1
@@ -220,12 +262,19 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
             corrupt += 1
         measured += 1
         t_last = now
-        if measured == expected:
+        if measured == expected and not numbered:  # numbered: read on to the marker (a late duplicate counts)
             break
     probe.end()
-    return {"received": measured, "unique": measured, "reordered": reordered, "duplicated": duplicated,
-            "corrupt": corrupt, "first_ns": t_first, "last_ns": t_last, "ended_by": ended_by,
-            "latency": encode_samples(lat, measured if hdr else 0), "probe": probe.result()}
+    out = {"received": measured, "unique": measured, "reordered": reordered, "duplicated": duplicated,
+           "corrupt": corrupt, "first_ns": t_first, "last_ns": t_last, "ended_by": ended_by,
+           "latency": encode_samples(lat, measured if hdr else 0), "probe": probe.result()}
+    if not numbered and not reliable:
+        out["caveat"] = UNNUMBERED
+    elif leaps:
+        out["caveat"] = (f"at {size} B sequence numbers wrap every {modulus} messages, and runs of more than "
+                         f"{leap} lost in a row were seen: loss, reordering and duplicates may be misplaced; use 8 B "
+                         "or more")
+    return out
 
 
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:

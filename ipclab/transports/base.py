@@ -53,6 +53,9 @@ class Channel(ABC):
     # True: ``raw_io`` holds (send, recv, finish_send, finish_recv) for the hot loops; see channels.hot_io.
     has_raw_io: ClassVar[bool] = False
     raw_io: HotIO
+    # Connections or datagrams from anyone but our own workers that the endpoint refused (never counted as
+    # messages); the worker reports the number with its result.
+    foreign: int = 0
 
     def set_timeout(self, seconds: float | None) -> None:  # noqa: B027 - optional for reliable transports
         """Make ``recv_into`` raise TimeoutError after ``seconds`` without a message (None: block)."""

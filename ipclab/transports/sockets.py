@@ -5,12 +5,18 @@
 - :class:`ListeningTransport` (unix, tcp, unix-seqpacket): the parent binds and listens before any worker
   starts, so clients may reach it at once and no address is ever guessed; the server inherits the listening
   socket by fd. One client: one connection. Several writers: the server accepts one connection per client and
-  reads them all (MultiStreamChannel). A connection per iteration: the server gets the listening socket itself
-  (ListenerChannel), the client a dialer (DialChannel). zmq-ipc and zmq-tcp bind their listener the same way.
+  reads them all (MultiStreamChannel). Peers are authenticated before anything is timed: the parent also makes
+  and binds every client's socket, so the server knows each client's address and accepts only those; any other
+  connection (another local user polling the port) is closed at once, never read, and counted in ``foreign``.
+  A connection per iteration: the server gets the listening socket itself (ListenerChannel), the client a
+  dialer (DialChannel); those connections are not authenticated (a check per connection would be timed).
+  zmq-ipc and zmq-tcp bind their listener the same way.
 - :class:`DatagramTransport` (udp, unix-dgram): one socket per end, made and bound by the parent. Every client
   socket is bound (a reply needs an address to go to) and connected to the server. With one client the server
   is connected back to it, so each socket accepts datagrams from its peer only; with several writers the server
-  stays unconnected and receives from all of them. The workers inherit their socket by fd.
+  stays unconnected and receives from all of them; a network one (udp) keeps only datagrams whose source is one
+  of our clients (PeerFilteredChannel: a foreign datagram is counted in ``foreign``, never as a message). The
+  workers inherit their socket by fd.
 """
 
 from __future__ import annotations
@@ -92,13 +98,32 @@ class ListeningTransport(Transport):
     def _channel(cls, sock: socket.socket, address: dict[str, Any]) -> Channel:
         return StreamSocketChannel(sock)
 
+    def _client_socket(self, index: int) -> socket.socket:
+        """Client ``index``'s socket, bound by the parent so that the server knows whom to accept."""
+        if self.family == socket.AF_UNIX:
+            return unix_socket(self.ledger, self.workdir, f".c{index}.sock", self.kind)
+        return loopback_socket(self.ledger, self.kind)
+
     def setup(self) -> dict[str, Any]:
         listener, where = self._listener()
         listener.listen(max(BACKLOG, self.spec.clients))
         self.pass_fds("server", listener)
         mode = "listener" if self.spec.shape.dials else "connected"
-        return {**where, "listen_fd": listener.fileno(), "clients": self.spec.clients, "mode": mode,
-                "empty": self.spec.size == 0}
+        address = {**where, "listen_fd": listener.fileno(), "clients": self.spec.clients, "mode": mode,
+                   "empty": self.spec.size == 0}
+        if mode == "connected" and getattr(self, "bind_host", None) is None:  # clients here: bind them for the server
+            self.bind_clients(address, self._client_socket)
+        return address
+
+    def bind_clients(self, address: dict[str, Any], make: Any) -> None:
+        """Make and bind every client's socket here (handed to the client workers), so the server knows whom to
+        accept: ``address["peers"]``. Across hosts with the clients on the other host (``--reverse``) no socket can
+        be handed over; the server then accepts the first connections (see the module docstring)."""
+        clients = [make(i) for i in range(self.spec.clients)]
+        for i, client in enumerate(clients):
+            self.pass_fds("client", client, index=i)
+        address["client_fds"] = [c.fileno() for c in clients]
+        address["peers"] = [c.getsockname() for c in clients]
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
@@ -108,15 +133,19 @@ class ListeningTransport(Transport):
             if listening:
                 return ListenerChannel(listener)
             with listener:
-                socks = [listener.accept()[0] for _ in range(address.get("clients", 1))]
+                socks, foreign = accept_peers(listener, address.get("peers"), address.get("clients", 1))
             for sock in socks:
                 cls._prepare(sock, address)
-            if len(socks) == 1:
-                return cls._channel(socks[0], address)
-            return MultiStreamChannel(socks, whole_messages=cls.boundaries)
+            channel = (cls._channel(socks[0], address) if len(socks) == 1
+                       else MultiStreamChannel(socks, whole_messages=cls.boundaries))
+            channel.foreign = foreign
+            return channel
         if listening:
             return DialChannel(cls.family, cls._target(address), cls.kind)
-        sock = socket.socket(cls.family, cls.kind)
+        if "client_fds" in address:  # bound by the parent: the server expects it
+            sock = socket.socket(fileno=address["client_fds"][index])
+        else:  # a client on the other host of a --reverse run: nothing could be handed over
+            sock = socket.socket(cls.family, cls.kind)
         try:
             cls._prepare(sock, address)
             sock.connect(cls._target(address))
@@ -124,6 +153,68 @@ class ListeningTransport(Transport):
             sock.close()
             raise
         return cls._channel(sock, address)
+
+
+def _peer(name: Any) -> Any:
+    """A socket address as getpeername/recvfrom give it (JSON turned the (host, port) tuple into a list)."""
+    return tuple(name) if isinstance(name, list) else name
+
+
+def accept_peers(listener: socket.socket, peers: list[Any] | None,
+                 clients: int = 1) -> tuple[list[socket.socket], int]:
+    """Accept one connection from each address in ``peers`` (in that order), and the number of others refused.
+
+    Anyone else who connects first (another local user polling the port) is closed at once and never read: it can
+    neither take a client's place nor make the cell fail. The server's setup budget bounds the wait. Without
+    ``peers`` (clients on another host that bound their own sockets) the first ``clients`` connections are taken.
+    """
+    if peers is None:
+        return [listener.accept()[0] for _ in range(clients)], 0
+    wanted = {_peer(p): i for i, p in enumerate(peers)}
+    socks: list[socket.socket | None] = [None] * len(peers)
+    foreign = 0
+    while None in socks:
+        sock, source = listener.accept()
+        i = wanted.pop(_peer(source), None)
+        if i is None:
+            sock.close()
+            foreign += 1
+            continue
+        socks[i] = sock
+    return [s for s in socks if s is not None], foreign
+
+
+class PeerFilteredChannel(DatagramSocketChannel):
+    """An unconnected datagram socket (the reader of several writers) that keeps only datagrams from ``peers``.
+
+    recvfrom_into names each datagram's source: one from anyone else is dropped and counted in ``foreign``,
+    never delivered as a message. The price is one small address tuple per datagram, on this endpoint only.
+    """
+
+    def __init__(self, sock: socket.socket, peers: list[Any]) -> None:
+        super().__init__(sock)
+        wanted = frozenset(_peer(p) for p in peers)
+        recvfrom_into = sock.recvfrom_into
+        scratch = bytearray(1)
+        trunc = socket.MSG_TRUNC
+
+        def recv_into(buf: memoryview) -> int:
+            try:
+                while True:
+                    if len(buf):
+                        n, source = recvfrom_into(buf)
+                    else:  # see DatagramSocketChannel: an empty datagram needs a scratch byte and MSG_TRUNC
+                        n, source = recvfrom_into(scratch, 0, trunc)
+                        if n:
+                            raise ValueError(f"a {n}-byte datagram arrived where an empty message was due")
+                    if source in wanted:
+                        return n
+                    self.foreign += 1
+            except BlockingIOError:  # SO_RCVTIMEO expired (set_timeout)
+                raise TimeoutError("no datagram before the receive timeout") from None
+
+        self.recv_into = recv_into  # type: ignore[method-assign]
+        self.raw_io = (sock.send, recv_into, self.raw_io[2], self.raw_io[3])
 
 
 class DatagramTransport(MessageTransport):
@@ -144,9 +235,15 @@ class DatagramTransport(MessageTransport):
         if len(clients) == 1:
             server.connect(clients[0].getsockname())  # both ends connected: each accepts its peer only
         self.pass_fds("server", server)
-        return {"server_fd": server.fileno(), "client_fds": [c.fileno() for c in clients]}
+        return {"server_fd": server.fileno(), "client_fds": [c.fileno() for c in clients],
+                "peers": [c.getsockname() for c in clients]}
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
         fd = address["server_fd"] if role == "server" else address["client_fds"][index]
-        return DatagramSocketChannel(socket.socket(fileno=fd))
+        sock = socket.socket(fileno=fd)
+        # Unconnected, a network socket takes datagrams from anyone; an AF_UNIX one lives in the private 0700
+        # directory, where no other user can reach it (and a path per datagram would cost its reader 15 %).
+        if role == "server" and len(address["client_fds"]) > 1 and sock.family != socket.AF_UNIX:
+            return PeerFilteredChannel(sock, address["peers"])
+        return DatagramSocketChannel(sock)

@@ -4,6 +4,11 @@ One client: one connection. Several writers: the server accepts one connection p
 A connection per iteration: the server gets the listening socket itself and the client a dialer, because that
 workload measures setting connections up (sockets.py).
 
+The parent binds every client's socket too, so the server accepts our clients' addresses only: another local user
+connecting to the port first is refused, never read, and reported (``foreign``), before anything is timed. Across
+hosts the same holds when the clients run here (the default); with ``--reverse`` the clients on the other host bind
+their own sockets, and the server here takes the first connections.
+
 Across hosts (ipclab.engine.remote): the server listens on its own host's address, never a wildcard. When the
 server runs on the other host, it makes its listener there (``bind_remote``) and reports the port; when it runs
 here (``--reverse``), the parent's listener binds this host's address on the route to the other host.
@@ -48,7 +53,10 @@ class TcpTransport(ListeningTransport):
             self.bind_host = here
             return self.setup()
         mode = "listener" if self.spec.shape.dials else "connected"
-        return {"host": there, "port": 0, "clients": self.spec.clients, "mode": mode, "empty": self.spec.size == 0}
+        address = {"host": there, "port": 0, "clients": self.spec.clients, "mode": mode, "empty": self.spec.size == 0}
+        if mode == "connected":  # the clients run here: bound here, so the server there accepts them only
+            self.bind_clients(address, lambda i: bound_socket(self.ledger, here))
+        return address
 
     @classmethod
     def bind_remote(cls, address: dict[str, Any], role: str, index: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,5 +1,8 @@
 """udp: two connected loopback UDP sockets; loss, reordering and duplicates are counted, not fatal.
 
+A connected socket takes datagrams from its peer only; the unconnected reader of several writers keeps only
+those from our clients' addresses and reports any other (sockets.PeerFilteredChannel).
+
 Across hosts (ipclab.engine.remote): each host makes its own ends, bound to its own address (never a wildcard).
 The side that runs here is made by the parent (``setup_remote``), the other host's by its worker
 (``bind_remote``), which reports its address (BOUND); every end is then connected to its peer, as on one host,
