@@ -194,6 +194,25 @@ def test_tables_are_headed_by_both_hosts_and_the_link() -> None:
                     "'ssh lab2') lab2 198.18.0.2 (eth1, MTU 9000; Linux 6.2, Y, Python 3.12)")
 
 
+def test_report_heads_its_tables_with_both_hosts_too(tmp_path, capsys) -> None:
+    import json
+
+    from synthetic import make_result
+
+    from ipclab.cli import main
+
+    result = make_result()
+    result["metadata"]["hostname"] = "lab1"
+    result["metadata"]["remote"] = {"command": "ssh lab2", "reverse": False, "sysinfo": {"hostname": "lab2"},
+                                    "link": {"local_address": "198.18.0.1", "remote_address": "198.18.0.2"}}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result))
+    for fmt in ("table", "markdown"):
+        assert main(["report", str(path), "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert "Hosts: here lab1 198.18.0.1" in out and "there (servers, via 'ssh lab2') lab2 198.18.0.2" in out
+
+
 def test_every_transport_that_reaches_other_hosts_can_be_set_up_across_hosts() -> None:
     from ipclab.transports import registered_classes
 

@@ -137,8 +137,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         name = os.path.basename(args.result)
         text = html.render(result, tables, warnings, plots, note, title=f"ipclab report: {name}")
     else:  # table, github, markdown: the tables exactly as `ipclab run` prints them, with context and warnings
+        from ..engine.remote import describe
+
         line = context_line(result)
         text = (f"_{line}_\n\n" if fmt != "table" else f"{line}\n\n")
+        hosts = describe(result.get("metadata", {}))  # a run across hosts: both hosts and the link, as run said
+        if hosts:
+            text += f"{hosts}\n\n"
         text += render_tables(tables, fmt)
         if warnings:
             md = fmt != "table"
