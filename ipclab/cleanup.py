@@ -152,19 +152,10 @@ def _valid(kind: Any, ident: Any) -> bool:
 
 
 def _listing(directory: str) -> list[str]:
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    mine = []
-    for name in names:
-        try:
-            owner = os.lstat(os.path.join(directory, name)).st_uid
-        except OSError:
-            continue
-        if (name.startswith(PREFIX) or name.startswith("sem." + PREFIX)) and owner == os.geteuid():
-            mine.append(name)
-    return sorted(mine)
+    """Our ``ipclab*`` entries of /dev/shm or /dev/mqueue (POSIX semaphores appear as ``sem.ipclab*``)."""
+    from .outputs import owned_entries
+
+    return [name for name, _ in owned_entries(directory, lambda n: n.startswith((PREFIX, "sem." + PREFIX)))]
 
 
 def _short(ident: str) -> str:

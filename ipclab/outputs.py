@@ -22,6 +22,7 @@ import re
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ConfigError, IpclabError
@@ -177,27 +178,37 @@ def rescue(text: str, failed: str, exc: OSError) -> str:
     return "standard output"
 
 
+def owned_entries(directory: str, wanted: Callable[[str], bool]) -> list[tuple[str, os.stat_result]]:
+    """Entries of ``directory`` whose name is ``wanted`` and that belong to us (lstat: a symlink is itself), sorted;
+    an unreadable directory has none. What clean may consider removing, and nothing of another user's."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    out = []
+    for name in sorted(names):
+        if not wanted(name):
+            continue
+        try:
+            st = os.lstat(os.path.join(directory, name))
+        except OSError:
+            continue
+        if st.st_uid == os.geteuid():
+            out.append((name, st))
+    return out
+
+
 def stale_temp_files(directory: str) -> list[str]:
     """Temp files of interrupted saves in ``directory`` that no live process is writing (for ``ipclab clean``).
 
     Only ours (our uid), only regular files, only names this module makes; a pid that is alive (even a reused
     one) keeps its file: clean never removes what a live process may own.
     """
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
     out = []
-    for name in names:
+    for name, st in owned_entries(directory, lambda n: _TEMP_NAME.match(n) is not None):
         match = _TEMP_NAME.match(name)
-        if not match:
-            continue
         path = os.path.join(directory, name)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        if match is None or not stat.S_ISREG(st.st_mode):
             continue
         if match.group(1) is not None:
             if _alive(int(match.group(1))):

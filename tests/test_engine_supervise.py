@@ -158,3 +158,59 @@ def test_a_setup_timeout_says_stuck_not_slow_and_names_the_bound(pair) -> None:
     assert message.startswith("consumer did not start within 0.05 s (timed out in set-up: stuck opening the "
                               "transport, not slow")
     assert "raise --timeout" not in message and "the smaller of --timeout and 1 s" in message
+
+
+class Recording(Scripted):
+    """A worker that never exits by itself (blocked on its dead peer's channel): records how long it was given."""
+
+    def __init__(self, key: str, label: str) -> None:
+        super().__init__(key, label)
+        self.waited: list[float | None] = []
+
+    def wait(self, timeout: float | None) -> int | None:
+        self.waited.append(timeout)
+        return self.code
+
+
+class OneShot:
+    """A launcher handing out prepared handles; the transport is a stub with nothing to set up."""
+
+    def __init__(self, handles: list[Scripted]) -> None:
+        self.handles = list(handles)
+
+    def start(self, spec: WorkerSpec) -> Scripted:
+        return self.handles.pop(0)
+
+
+class NoTransport:
+    def setup(self) -> dict:
+        return {}
+
+    def fds_for(self, role: str, index: int) -> tuple:
+        return ()
+
+    def close_parent_fds(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+
+def test_a_failed_trials_survivors_get_the_short_grace_a_finished_trials_the_full_one() -> None:
+    timing = Timing(setup=1.0, exit_grace=2.0, peer_grace=0.01, failed_grace=0.25)
+    server, client = Recording("server", "consumer"), Recording("client", "producer")
+    server.say({"type": "ERROR", "message": "OSError: peer gone"})  # the trial fails at READY
+    sup = Supervisor(OneShot([server, client]), timing)  # type: ignore[arg-type]
+    specs = [server.spec, client.spec]
+    with pytest.raises(WorkerError):
+        sup.run_trial(NoTransport(), specs, {}, {}, 5.0)
+    assert client.killed and max(t for t in client.waited if t is not None) <= 0.25  # not the 2 s exit grace
+    done_server, done_client = Recording("server", "consumer"), Recording("client", "producer")
+    for w, kinds in ((done_server, ("READY", "STARTED", "RESULT")), (done_client, ("READY", "RESULT"))):
+        for kind in kinds:
+            w.say({"type": kind, "raw": {}})
+    Supervisor(OneShot([done_server, done_client]), timing).run_trial(  # type: ignore[arg-type]
+        NoTransport(), [done_server.spec, done_client.spec], {}, {}, 5.0)
+    assert max(t for t in done_client.waited if t is not None) > 1.5  # a finished trial's workers get exit_grace
+    for w in (server, client, done_server, done_client):
+        w.worker.close()

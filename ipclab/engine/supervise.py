@@ -23,6 +23,7 @@ from .rundir import blocked_signals
 SETUP_TIMEOUT = 30.0  # s at most for every worker to start and open its endpoint (and never more than --timeout)
 EXIT_GRACE = 2.0  # s a worker gets to exit after EXIT before it is killed
 PEER_GRACE = 0.2  # s to see whether a failing worker's peer was killed (its death reached the survivor first)
+FAILED_GRACE = 0.25  # s a worker of a failed trial gets to exit: it is usually blocked on a dead peer's channel
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Timing:
     setup: float = SETUP_TIMEOUT
     exit_grace: float = EXIT_GRACE
     peer_grace: float = PEER_GRACE
+    failed_grace: float = FAILED_GRACE
     clock: Callable[[], float] = time.monotonic
 
 
@@ -51,6 +53,7 @@ class Supervisor:
         """
         setup = min(self.timing.setup, budget)
         workers: list[WorkerHandle] = []
+        finished = False
         try:
             address = transport.setup()
             for spec in specs:
@@ -71,10 +74,14 @@ class Supervisor:
                 if w.spec.role != "server":
                     self._send(w, {"type": "START"})
             results = self.collect(workers, "RESULT", budget, "finish")
+            finished = True
             return {key: message["raw"] for key, message in results.items()}
         finally:
             with blocked_signals():
-                self.stop(workers)
+                # A finished trial's workers are waiting for EXIT and leave at once; a failed trial's survivors
+                # are usually blocked on the dead peer's channel, where no EXIT reaches them: a short grace.
+                self.stop(workers, self.timing.exit_grace if finished else min(self.timing.exit_grace,
+                                                                                self.timing.failed_grace))
                 transport.teardown()
 
     def configure(self, workers: list[WorkerHandle], base: dict[str, Any],
@@ -168,15 +175,16 @@ class Supervisor:
         tail = w.stderr_tail()
         return f"{what}: {tail}" if tail else what
 
-    def stop(self, workers: list[WorkerHandle]) -> None:
-        """EXIT to every worker, one shared grace period, then kill whoever is left; close the channels."""
+    def stop(self, workers: list[WorkerHandle], grace: float | None = None) -> None:
+        """EXIT to every worker, one shared grace period (default: exit_grace), then kill whoever is left; close
+        the channels."""
         for w in workers:
             try:
                 w.channel.send({"type": "EXIT"})
             except OSError:
                 pass
         clock = self.timing.clock
-        deadline = clock() + self.timing.exit_grace
+        deadline = clock() + (self.timing.exit_grace if grace is None else grace)
         for w in workers:
             if w.wait(max(0.0, deadline - clock())) is None:
                 w.kill()
