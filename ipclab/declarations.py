@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CountClass = Literal["round_trip", "stream"]
-Per = Literal["message", "round trip", "request", "connection", "burst", "trial", ""]
+CountClass = Literal["round_trip", "bulk"]  # one exchange at a time, or messages as fast as they go
+Per = Literal["message", "round trip", "request", "connection", "batch", "trial", ""]
 
 
 @dataclass(frozen=True)

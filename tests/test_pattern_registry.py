@@ -89,7 +89,7 @@ def test_catalogue_is_the_shared_figures_plus_every_declaration() -> None:
 def test_every_declaration_is_complete_and_consistent(name: str) -> None:
     module = patterns.get_pattern(name)
     spec = module.SPEC
-    assert spec.name == name and spec.summary and spec.count_class in ("round_trip", "stream")
+    assert spec.name == name and spec.summary and spec.count_class in ("round_trip", "bulk")
     assert callable(module.roles) and callable(module.run) and callable(module.metrics)
     assert module.roles({"clients": 2})[0] == ("server", 0) and set(spec.labels) >= {"server", "client"}
     for key in (spec.headline, *spec.tables, *spec.report_tables):

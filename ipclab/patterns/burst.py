@@ -42,13 +42,13 @@ SPEC = PatternSpec(
     headline="burst_p50_us",
     count_class="round_trip",
     labels=LABELS,
-    metrics=latency_metrics("burst", "burst of K messages + ack", "burst") + (
+    metrics=latency_metrics("burst", "burst of K messages + ack", "batch") + (
         # Rates and CPU count the K data messages of a burst; the ack is part of their cost, not a message counted.
         Metric("msg_s", "data messages per second (acks not counted)", "msg/s", True, "message"),
         Metric("mb_s", "data bytes per second (acks not counted)", "MB/s", True, "message"),
         Metric("cpu_us_msg", "CPU time per data message (acks' cost included), all workers", "µs", False, "message"),
         Metric("ctx_msg", "context switches per data message, all workers", "", False, "message"),
-        Metric("loss_pct", "bursts lost (a message or the ack)", "%", False, "burst")),
+        Metric("loss_pct", "bursts lost (a message or the ack)", "%", False, "batch")),
     tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg"),
     report_tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg", "loss_pct"),
     sample_key="bursts",

@@ -54,7 +54,7 @@ SPEC = PatternSpec(
     summary="--clients N producers stream into one consumer; aggregate throughput and fairness",
     shape=TrafficShape(duplex=False, many_writers=True, in_flight=None),
     headline="mb_s",
-    count_class="stream",
+    count_class="bulk",
     labels=LABELS,
     metrics=(
         Metric("fair_jain", "fairness across producers (Jain, 1 = equal)", "", True, "trial"),

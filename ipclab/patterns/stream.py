@@ -42,7 +42,7 @@ SPEC = PatternSpec(
     summary="a producer sends as fast as the mechanism allows; throughput and one-way latency at the consumer",
     shape=TrafficShape(duplex=False, in_flight=None),
     headline="mb_s",
-    count_class="stream",
+    count_class="bulk",
     labels=LABELS,
     metrics=latency_metrics("owl", "one-way latency under load", "message"),
     tables=("mb_s", "msg_s", "cpu_us_msg"),
