@@ -72,8 +72,8 @@ def run_dirs(tmp: str | None = None) -> list[str]:
     return out
 
 
-def _pid_alive(pid: int, started: float | None) -> bool:
-    """The runner is alive: the pid exists and (psutil) the process is not a newer one that reused the pid."""
+def pid_exists(pid: int) -> bool:
+    """Some process has this pid (another user's included)."""
     if pid <= 0:
         return False
     try:
@@ -82,6 +82,13 @@ def _pid_alive(pid: int, started: float | None) -> bool:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def _pid_alive(pid: int, started: float | None) -> bool:
+    """The runner is alive: the pid exists and (psutil) the process is not a newer one that reused the pid."""
+    if not pid_exists(pid):
+        return False
     try:
         import psutil  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - psutil is a dependency; without it, trust the pid

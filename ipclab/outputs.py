@@ -220,10 +220,7 @@ def stale_temp_files(directory: str) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """A process with this pid exists (a reused pid counts: a temp file is kept rather than risked)."""
+    from .cleanup import pid_exists
+
+    return pid_exists(pid)

@@ -128,3 +128,19 @@ def workdir():
     for name in os.listdir(d):
         os.unlink(os.path.join(d, name))
     os.rmdir(d)
+
+
+def stdin_eof_ends_it(handle) -> None:
+    """A ``--stdio`` worker blocked where it waits (in its loop, in accept()) ends, status 1, when its stdin closes."""
+    time.sleep(0.2)
+    assert handle.poll() is None  # still waiting: nothing but the EOF can end it
+    handle.channel.write_end.close()
+    assert handle.wait(5.0) == 1
+
+
+def reap(handle) -> None:
+    """Kill a worker handle's process if it is still there, and close the handle."""
+    if handle.poll() is None:
+        handle.kill()
+        handle.wait(None)
+    handle.close()

@@ -6,10 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, reap, stdin_eof_ends_it
 
 from ipclab import runner
 from ipclab.config import RunConfig
@@ -87,15 +86,9 @@ def test_stdin_eof_ends_a_worker_mid_trial() -> None:
             assert handle.channel.recv(timeout=30)["type"] == "READY"
             handle.channel.send({"type": "START"})
             assert handle.channel.recv(timeout=30)["type"] == "STARTED"
-            time.sleep(0.2)
-            assert handle.poll() is None  # blocked in its loop: no client will ever write
-            handle.channel.write_end.close()  # stdin EOF
-            assert handle.wait(5.0) == 1
+            stdin_eof_ends_it(handle)  # blocked in its loop: no client will ever write
         finally:
-            if handle.poll() is None:
-                handle.kill()
-                handle.wait(None)
-            handle.close()
+            reap(handle)
             transport.teardown()
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, reap, stdin_eof_ends_it
 
 from ipclab import runner
 from ipclab.config import RunConfig
@@ -145,15 +145,9 @@ def test_stdin_eof_ends_a_remote_worker_waiting_for_its_peer() -> None:
                                  "cpus": None, "bind": True})
             bound = handle.channel.recv(timeout=30)
             assert bound["type"] == "BOUND" and bound["address"]["port"] > 0
-            time.sleep(0.2)
-            assert handle.poll() is None  # waiting in accept()
-            handle.channel.write_end.close()  # stdin EOF
-            assert handle.wait(5.0) == 1
+            stdin_eof_ends_it(handle)  # waiting in accept()
         finally:
-            if handle.poll() is None:
-                handle.kill()
-                handle.wait(None)
-            handle.close()
+            reap(handle)
 
 
 @pytest.mark.process
