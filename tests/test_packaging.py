@@ -74,8 +74,9 @@ def test_the_wheel_carries_the_experiments_and_runs_one_by_name_from_an_empty_fo
 
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], env=env)
     python, ipclab = str(venv / "bin" / "python"), str(venv / "bin" / "ipclab")
-    # pip comes from the borrowed site-packages and installs into the venv it runs in
-    _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], env=env)
+    # pip comes from the borrowed site-packages and installs into the venv it runs in; --ignore-installed: an
+    # ipclab of the same version in those site-packages (CI's `pip install '.[test]'`) must not satisfy it
+    _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q", str(wheel)], env=env)
     empty.mkdir()
     where = _run([python, "-c", "import ipclab; print(ipclab.__file__)"], env=env, cwd=str(empty)).stdout.strip()
     assert where.startswith(str(venv)), f"the venv imported ipclab from {where}, not from the installed wheel"

@@ -209,6 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # keeps a handler too once main returns), so the exit status stays 130/143 and the line one.
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, on_signal)
+    old_wakeup = signal.set_wakeup_fd(server.wakeup_fd(), warn_on_full_buffer=False)
     try:
         try:
             where = server.open()
@@ -223,6 +224,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except Stop as exc:
         stopped = exc
     finally:
+        signal.set_wakeup_fd(old_wakeup)  # before close() closes the socket it names
         server.close()
     assert stopped is not None
     print(f"ipclab: {cfg.service} server stopped by {stopped} after {server.served} "

@@ -65,6 +65,12 @@ class Server:
             s.setblocking(False)
         self.sel.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
 
+    def wakeup_fd(self) -> int:
+        """The fd to give ``signal.set_wakeup_fd``: the C-level handler writes the signal's number there the moment
+        the signal arrives, on whichever thread the kernel delivered it to, so the selector wakes even when the
+        Python-level handler could only run once the selector returned (a signal taken by another thread)."""
+        return self._wake_w.fileno()
+
     def request_stop(self, signum: int) -> None:
         """Ask the loop to stop (from a signal handler): ``serve_forever`` raises Stop(signum) at its next turn."""
         if self.stopping is None:
