@@ -163,6 +163,13 @@ def test_a_pooled_percentile_counts_the_samples_of_every_trial() -> None:
     assert cell_of(p99[1], "loopback")[1].endswith("[1]") and p99[2].startswith("[1] p99 from 400 samples")
 
 
+def test_table_titles_say_which_figures_are_pooled_and_which_are_medians() -> None:
+    text = render_run_tables(sweep(("loopback",), ("pingpong",), count=50, trials=3), "table")
+    assert "pingpong: round trip, p99 (µs), lower is better; all samples of 3 trials pooled" in text
+    assert "pingpong: CPU time per round trip (2 messages), all workers (µs), lower is better; median of 3 trials" \
+        in text  # a per-trial figure: the median, with its range where the trials differ
+
+
 def warning_lines(text: str) -> list[str]:
     """The warning lines of a text report ("  - ...") or a Markdown one ("- ...")."""
     block = text.split("warnings:\n")[-1] if "warnings:\n" in text else text.split("**Warnings**\n\n")[-1]

@@ -24,7 +24,7 @@ from .. import stats
 from ..config import format_size
 from ..untrusted import csv_cell, strict_json
 from .cells import delivery, figure_range, loss_pct, lossy, samples_behind
-from .metrics import PERCENTILES, Metric, belongs, default_metrics, format_number, metric_for
+from .metrics import PERCENTILES, Metric, belongs, default_metrics, format_number, metric_for, summary_basis
 
 SPREAD_MARK = 0.10
 LOSS_KEY = "loss_pct"  # its table is the delivery table: lost % / reordered / duplicated
@@ -153,7 +153,13 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     trials = result.get("config", {}).get("trials", 1)
     where = f"; {common}{' unless noted' if exceptions else ''}" if common else ""
     heading = ("messages lost (%) / reordered / duplicated" if is_delivery else metric.heading())
-    title = f"{pattern}: {heading}; median of {trials} trial{'s' if trials != 1 else ''}{where}"
+    plural = "s" if trials != 1 else ""
+    measured = [c for c in cells if c["status"] == "ok"]
+    if measured and all(summary_basis(c, metric_key) == "pooled" for c in measured):  # percentiles, mean, max
+        basis = f"all samples of {trials} trial{plural} pooled" if trials != 1 else "1 trial"
+    else:
+        basis = f"median of {trials} trial{plural}"
+    title = f"{pattern}: {heading}; {basis}{where}"
     legend = [text for mark, text in (("delivery", DELIVERY_LEGEND), ("range", RANGE_LEGEND),
                                       ("loss", LOSS_LEGEND)) if mark in marks]
     return Table(pattern, metric, title, ["transport", *(format_size(s) for s in sizes)], sizes, rows,
