@@ -77,13 +77,13 @@ class PageParser(HTMLParser):
 
 
 # -- CSV ---------------------------------------------------------------------------------------------------
-def test_csv_is_machine_clean_and_carries_the_exact_medians():
+def test_csv_is_machine_clean_and_carries_the_medians_to_six_digits():
     result = make_result()
     add_na_cell(result, "pipe", 1 << 20, "too big, for the test")
     tables = build_tables(result, ["rtt_p50_us"])
     rows = list(csv.DictReader(io.StringIO(render_csv(tables))))
     assert set(rows[0]) == {"pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max",
-                            "loss_pct"}
+                            "loss_pct", "trials", "placement"}
     # 3 transports x 3 sizes (64, 4096 and the n/a 1 MiB column)
     assert len(rows) == 9
     summaries = {(c["transport"], c["size_bytes"]): c["summary"] for c in result["cells"] if c["status"] == "ok"
@@ -91,7 +91,9 @@ def test_csv_is_machine_clean_and_carries_the_exact_medians():
     for row in rows:
         key = (row["transport"], int(row["size_bytes"]))
         if row["status"] == "ok":
-            assert float(row["value"]) == summaries[key]["rtt_p50_us"]  # unrounded
+            assert float(row["value"]) == pytest.approx(summaries[key]["rtt_p50_us"], rel=1e-5)
+            assert len(row["value"].replace(".", "").lstrip("0")) <= 6  # six significant digits at most
+            assert (row["trials"], row["placement"]) == ("5", "same CPU (1)")
         else:
             assert row["value"] == ""
     na = [r for r in rows if r["transport"] == "pipe" and r["size_bytes"] == str(1 << 20)]
@@ -306,7 +308,8 @@ def test_markdown_and_latex_against_expected_text():
     from ipclab.report.tables import render_text
 
     assert render_text(table, "github") == (
-        "**pingpong: round trip, p50 (µs), lower is better; median of 3 trials; same CPU (1)**\n\n"
+        "**pingpong: round trip, p50 (µs), lower is better; median of 3 trials; n = 2000 round trips per trial; "
+        "same CPU (1)**\n\n"
         "| transport   |             64 B |   70000 B |\n"
         "|-------------|------------------|-----------|\n"
         "| pipe        | 10.5 (9.00–12.0) |   n/a [1] |\n\n"
@@ -315,7 +318,8 @@ def test_markdown_and_latex_against_expected_text():
     assert latex.render_table(table) == (
         "\\begin{table}[htbp]\n  \\centering\n"
         "  \\caption{pingpong: round trip, p50 (\\ensuremath{\\mu}s), lower is better; median of 3 trials; "
-        "same CPU (1)}\n  \\label{tab:ipclab-pingpong-rtt-p50-us}\n  \\begin{tabular}{lrr}\n    \\toprule\n"
+        "n = 2000 round trips per trial; same CPU (1)}\n"
+        "  \\label{tab:ipclab-pingpong-rtt-p50-us}\n  \\begin{tabular}{lrr}\n    \\toprule\n"
         "    transport & 64 B & 70000 B \\\\\n    \\midrule\n"
         "    pipe & 10.5 (9.00--12.0) & n/a [1] \\\\\n    \\bottomrule\n  \\end{tabular}\n"
         "  \\par\\smallskip\\footnotesize\n  [1] datagram too big: 70000 \\textgreater{} 65507 bytes\\par\n"

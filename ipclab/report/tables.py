@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,8 @@ class Table:
     losses: list[list[float | None]] = field(default_factory=list)  # the cell's median loss (%), if counted
     extra: dict[str, list[list[float | None]]] = field(default_factory=dict)  # delivery: reordered, duplicated
     legend: list[str] = field(default_factory=list)  # what the marks in this table mean, once
+    trials: list[list[int | None]] = field(default_factory=list)  # trials run per cell (CSV)
+    placements: list[list[str | None]] = field(default_factory=list)  # each cell's placement (CSV)
 
 
 def patterns_in(result: dict[str, Any]) -> list[str]:
@@ -105,6 +108,8 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     values: list[list[float | None]] = []
     ranges: list[list[tuple[float, float] | None]] = []
     losses: list[list[float | None]] = []
+    counts: list[list[int | None]] = []
+    placements: list[list[str | None]] = []
     extra: dict[str, list[list[float | None]]] = {"reordered": [], "duplicated": []} if is_delivery else {}
     for name in transports:
         row_cells = [by_key.get((name, s)) for s in sizes]
@@ -148,6 +153,8 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
         values.append(vals)
         ranges.append([figure_range(c, metric_key) if c and c["status"] == "ok" else None for c in row_cells])
         losses.append([delivery(c)[LOSS_KEY] if c and c["status"] == "ok" else None for c in row_cells])
+        counts.append([len(c.get("trials", [])) if c else None for c in row_cells])
+        placements.append([c.get("placement") if c else None for c in row_cells])
         for key in extra:
             extra[key].append([delivery(c)[key] if c and c["status"] == "ok" else None for c in row_cells])
     trials = result.get("config", {}).get("trials", 1)
@@ -159,11 +166,28 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
         basis = f"all samples of {trials} trial{plural} pooled" if trials != 1 else "1 trial"
     else:
         basis = f"median of {trials} trial{plural}"
-    title = f"{pattern}: {heading}; {basis}{where}"
+    title = f"{pattern}: {heading}; {basis}{sample_count(measured, metric)}{where}"
     legend = [text for mark, text in (("delivery", DELIVERY_LEGEND), ("range", RANGE_LEGEND),
                                       ("loss", LOSS_LEGEND)) if mark in marks]
     return Table(pattern, metric, title, ["transport", *(format_size(s) for s in sizes)], sizes, rows,
-                 values, notes, ranges, losses, extra, legend)
+                 values, notes, ranges, losses, extra, legend, counts, placements)
+
+
+def sample_count(cells: list[dict[str, Any]], metric: Metric) -> str:
+    """"; n = 3000 round trips" for a latency figure: the samples behind it (pooled over the trials, or per
+    trial in a file written before pooling), a range "n = 900–3000" where cells differ; "" for other figures."""
+    if not cells or summary_basis(cells[0], metric.key) == "median":
+        return ""
+    counts = [samples_behind(c, metric.key) for c in cells]
+    numbers = [n for n, _ in counts if n is not None]
+    if not numbers:
+        return ""
+    per: str = metric.per or "sample"
+    unit = {"batch": "batches"}.get(per, per + "s")
+    each = "" if all(how != "samples per trial" for _, how in counts) else " per trial"
+    low, high = min(numbers), max(numbers)
+    n = f"{low}" if low == high else f"{low}–{high}"
+    return f"; n = {n} {unit}{each}"
 
 
 def shown_metrics(result: dict[str, Any], pattern: str, keys: tuple[str, ...] | list[str],
@@ -207,17 +231,26 @@ def render_text(table: Table, tablefmt: str = "simple") -> str:
     return f"{title}\n\n{body}\n{notes}{legend}".rstrip() + "\n"
 
 
-CSV_COLUMNS = ["pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max", "loss_pct"]
+CSV_COLUMNS = ["pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max", "loss_pct",
+               "trials", "placement"]
+CSV_DIGITS = 6  # significant digits: far finer than any trial-to-trial spread, no float noise (…0000000003)
 
 
 def _num(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
+    """A figure for CSV: ``repr`` of the value rounded to CSV_DIGITS significant digits ("" for None)."""
+    if value is None:
+        return ""
+    x = float(value)
+    if x == 0 or not math.isfinite(x):
+        return repr(x)
+    return repr(round(x, CSV_DIGITS - 1 - math.floor(math.log10(abs(x)))))
 
 
 def render_csv(tables: list[Table]) -> str:
-    """Machine-clean CSV: one row per (pattern, metric, transport, size), raw medians, no rounding; ``min`` and
-    ``max`` across trials (empty with one trial) and the cell's ``loss_pct`` (empty where loss is not counted).
-    A delivery table adds rows for its ``reordered`` and ``duplicated`` counts."""
+    """Machine-clean CSV: one row per (pattern, metric, transport, size), medians to CSV_DIGITS significant digits;
+    ``min`` and ``max`` across trials (empty with one trial), the cell's ``loss_pct`` (empty where loss is not
+    counted), its number of ``trials`` and its ``placement``. A delivery table adds rows for its ``reordered``
+    and ``duplicated`` counts."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -229,13 +262,17 @@ def render_csv(tables: list[Table]) -> str:
                 span = t.ranges[r][i] if t.ranges else None
                 lost = t.losses[r][i] if t.losses else None
                 low, high = span if span else (None, None)
+                count = t.trials[r][i] if t.trials else None
+                where = (t.placements[r][i] if t.placements else None) or ""
+                tail = ("" if count is None else str(count), where)
                 writer.writerow([csv_cell(f) for f in (t.pattern, t.metric.key, t.metric.unit, name, size,
-                                                       _num(value), status, _num(low), _num(high), _num(lost))])
+                                                       _num(value), status, _num(low), _num(high), _num(lost),
+                                                       *tail)])
                 for key, matrix in t.extra.items():
-                    count = matrix[r][i]
-                    writer.writerow([csv_cell(f) for f in (t.pattern, key, "messages", name, size, _num(count),
-                                                           "ok" if count is not None else status, "", "",
-                                                           _num(lost))])
+                    figure = matrix[r][i]
+                    writer.writerow([csv_cell(f) for f in (t.pattern, key, "messages", name, size, _num(figure),
+                                                           "ok" if figure is not None else status, "", "",
+                                                           _num(lost), *tail)])
     return out.getvalue()
 
 
