@@ -9,6 +9,8 @@ from .common import add_command
 
 
 def add_parser(subparsers: Any) -> None:
+    from ..report.select import add_selection
+
     plo = add_command(
         subparsers, "plot", cmd_plot, help="latency/throughput vs size, latency CDF, CPU cost (PNG or SVG; needs "
         "matplotlib)", raw=True,
@@ -20,6 +22,7 @@ def add_parser(subparsers: Any) -> None:
     plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "cpu"),
                      help="what to plot (default: latency if the result has ping-pong cells, else throughput)")
     plo.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    add_selection(plo)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from .common import add_command
 
 def add_parser(subparsers: Any) -> None:
     from ..report.commands import REPORT_FORMATS
-    from ..report.metrics import METRICS
+    from ..report.select import add_selection
 
     rep = add_command(
         subparsers, "report", cmd_report, help="tables (text, Markdown, LaTeX, CSV, HTML, JSON) from a result file",
@@ -19,9 +19,13 @@ def add_parser(subparsers: Any) -> None:
         epilog="examples:\n  ipclab report results/run.json --format markdown -o report.md\n"
                "  ipclab report results/run.json --format html -o report.html\n"
                "  ipclab report results/run.json --metric rtt_p99_us,cpu_us_msg --format latex")
-    rep.add_argument("result", metavar="RESULT.json")
+    rep.add_argument("result", metavar="RESULT.json", nargs="?")
     rep.add_argument("--format", "-f", choices=REPORT_FORMATS, default="table", help="output format (default: table)")
-    rep.add_argument("--metric", "-m", metavar="M[,M...]", help=f"metrics to tabulate; known: {', '.join(METRICS)}")
+    rep.add_argument("--metric", "-m", metavar="M[,M...]",
+                     help="metrics to tabulate (default: each pattern's report tables); see --list-metrics")
+    rep.add_argument("--list-metrics", action="store_true",
+                     help="list every metric with its unit, which way is better and its meaning, then exit")
+    add_selection(rep)
     rep.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout ('-' = stdout)")
     rep.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     rep.add_argument("--no-plots", action="store_true", help="HTML without embedded plots")

@@ -33,6 +33,14 @@ def parse_metrics(text: str | None) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
+def selected(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The result with only the cells --transport, --pattern and --size select."""
+    from .select import select_cells
+
+    return select_cells(result, getattr(args, "transport", None), getattr(args, "pattern", None),
+                        getattr(args, "size", None))
+
+
 def write_output(data: str | bytes, path: str | None, force: bool) -> bool:
     """Write to stdout (None or '-') or to a new file; True if it went to a file."""
     if path is None or path == "-":
@@ -118,7 +126,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .advice import report_warnings
     from .tables import render_tables
 
-    result = results.load(args.result)
+    if getattr(args, "list_metrics", False):
+        from .metrics import list_metrics
+
+        sys.stdout.write(list_metrics())
+        return 0
+    if args.result is None:
+        raise ConfigError("report: give a RESULT.json (or --list-metrics)")
+    result = selected(results.load(args.result), args)
     chosen = parse_metrics(args.metric)
     tables = report_tables(result, chosen, args.result)
     warnings = report_warnings(result, tables, chosen=chosen is not None)  # by default: the lines `run` printed
@@ -176,6 +191,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     result = results.load(args.result)
     if not result["cells"]:
         raise ConfigError(f"{args.result} holds no cells; nothing to plot")
+    result = selected(result, args)
     data = plot.render(result, args.kind or plot.default_kind(result), ext)
     write_output(data, path, args.force)
     return 0

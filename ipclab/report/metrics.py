@@ -16,7 +16,8 @@ from ..declarations import Metric, PatternSpec
 from ..patterns import specs
 
 __all__ = ["METRICS", "OWNERS", "PERCENTILES", "DEFAULT_TABLES", "REPORT_TABLES", "RELABELLED", "Metric", "rebuild",
-           "default_metrics", "report_metrics", "belongs", "format_number", "metric_for", "summary_basis"]
+           "default_metrics", "report_metrics", "list_metrics", "belongs", "format_number", "metric_for",
+           "summary_basis"]
 
 # Figures any pattern may record (each applies to the patterns whose cells record it), counted per message unless
 # the pattern relabels them (RELABELLED).
@@ -117,6 +118,23 @@ def format_number(value: float | None) -> str:
     if a >= 0.001:
         return f"{value:.3g}"
     return f"{value:.2e}"
+
+
+def list_metrics() -> str:
+    """Every metric of the catalogue, one line each: key, unit, which way is better, what one unit counts, and
+    its meaning; under a shared key, how each pattern that counts it otherwise words it (``ipclab report
+    --list-metrics``)."""
+    rows = [("metric", "unit", "better", "per", "meaning")]
+    for key, m in METRICS.items():
+        rows.append((key, m.unit or "-", "higher" if m.higher_is_better else "lower", m.per or "-", m.title))
+        for (pattern, shared), own in RELABELLED.items():
+            if shared == key:
+                rows.append(("", own.unit or "-", "higher" if own.higher_is_better else "lower", own.per or "-",
+                             f"{pattern}: {own.title}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join([*(r[i].ljust(widths[i]) for i in range(4)), r[4]]).rstrip() for r in rows]
+    tail = "\nDefault of `ipclab report` (no --metric): each pattern's report tables.\n"
+    return "\n".join(lines) + "\n" + tail
 
 
 rebuild()
