@@ -56,19 +56,22 @@ def number_notes(tables: list[Table]) -> tuple[list[Table], list[str], list[str]
     legend: list[str] = []
     out = []
     for table in tables:
-        mapping = {}
+        mapping: dict[str, str] = {}
         for i, text in enumerate(table.notes, 1):
             if text not in notes:
                 notes.append(text)
             mapping[str(i)] = str(notes.index(text) + 1)
-        rows = [[row[0], *(_MARK.sub(lambda m: f"[{mapping.get(m.group(1), m.group(1))}]", v) for v in row[1:])]
-                for row in table.rows]
+        rows = [[row[0], *(_renumber(v, mapping) for v in row[1:])] for row in table.rows]
         legend += [text for text in table.legend if text not in legend]
         out.append(dataclasses.replace(table, rows=rows, notes=[], legend=[]))
     return out, notes, legend
 
 
 _BREAK = re.compile(r" (?=\()|(?<=,) ")  # where a figure may wrap: before its range, after a comma
+
+
+def _renumber(text: str, mapping: dict[str, str]) -> str:
+    return _MARK.sub(lambda m: f"[{mapping.get(m.group(1), m.group(1))}]", text)
 
 
 def _cell(text: str) -> str:
