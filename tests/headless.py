@@ -14,6 +14,7 @@ handler starts a session of its own) is killed by pid. :func:`survivors` lets a 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import selectors
@@ -128,8 +129,13 @@ def open_page(browser: str, path: str, profile: str, timeout: float = 60.0, widt
     to_us, from_browser = os.pipe()
 
     def on_fds_3_and_4() -> None:  # in the child, before exec: where --remote-debugging-pipe looks
-        os.dup2(to_browser, 3)  # dup2 makes them inheritable; everything else Python opened is close-on-exec
-        os.dup2(from_browser, 4)
+        # Out of the way first: either pipe end may itself be fd 3 or 4 (then dup2 onto itself would keep its
+        # close-on-exec flag, or the second dup2 would overwrite the first). dup2 onto another fd makes it
+        # inheritable; everything else Python opened is close-on-exec.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_browser, from_browser)]
+        for target, fd in zip((3, 4), high):
+            os.dup2(fd, target)
+            os.close(fd)
 
     argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
             "--no-default-browser-check", "--disable-crash-reporter", "--disable-extensions", "--hide-scrollbars",
