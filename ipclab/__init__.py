@@ -1,7 +1,8 @@
 """ipclab: compare inter-process communication mechanisms with real processes and honest numbers.
 
 Public API (imported lazily so that ``python -m ipclab.worker`` starts fast):
-``run(config)``, ``load_result(path)``, ``RunConfig``, ``TRANSPORTS`` and ``__version__``.
+``run(config)``, ``load(path)`` (a result for a notebook: ``load(path).to_pandas()``, see :mod:`ipclab.notebook`),
+``load_result(path)``, ``RunConfig``, ``TRANSPORTS`` and ``__version__``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ if _early.is_the_program():  # before any other import: a signal from here on en
 from typing import Any  # noqa: E402 - after the signal handlers, on purpose
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "run", "load_result", "RunConfig", "TRANSPORTS"]
+__all__ = ["__version__", "run", "load", "load_result", "RunConfig", "TRANSPORTS"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,10 +23,14 @@ def __getattr__(name: str) -> Any:
         from .runner import run
 
         return run
-    if name == "load_result":
-        from .results import load
+    if name == "load":
+        from . import notebook
 
-        return load
+        return notebook.load
+    if name == "load_result":
+        from . import results
+
+        return results.load
     if name == "RunConfig":
         from .config import RunConfig
 

@@ -2,7 +2,8 @@
 
 The schema is the typed model in :mod:`ipclab.model` (Result -> Cell -> Trial, Warning): format "ipclab-result",
 format_version 2 (1: warnings are strings, still read), created/finished: ISO 8601 UTC, interrupted: bool,
-metadata: probes.sysinfo(), config: RunConfig.to_dict(), cells: [{pattern, transport, size_bytes,
+metadata: probes.sysinfo() (and ``argv``: the command line of ``ipclab run``, as a list, where the run came from
+it), config: RunConfig.to_dict(), cells: [{pattern, transport, size_bytes,
 status: ok|n/a|failed, reason, count, warmup, duration_s, placement, cpus, trials: [{trial, metrics, raw}],
 summary: {metric: median over trials}, spread: {metric: (max-min)/median}, warnings: [...]}].
 Units are in key names (_ns, _us, _s, _bytes, mb_s = 10**6 bytes/s, msg_s).

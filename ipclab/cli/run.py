@@ -78,6 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise SaveFailed(_rescued(result, path, exc)) from None
 
     runner = Runner(config, on_cell=save)
+    runner.result["metadata"]["argv"] = ["ipclab", *getattr(args, "argv", sys.argv[1:])]  # how to measure it again
     interrupted: Interrupted | None = None
     with terminate_as_exception(), Progress(quiet=args.quiet) as progress:
         runner.progress = progress

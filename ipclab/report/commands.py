@@ -150,7 +150,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         plots, note = ([], None) if args.no_plots else _html_plots(result)
         name = os.path.basename(args.result)
-        text = html.render(result, tables, warnings, plots, note, title=f"ipclab report: {name}")
+        argv = getattr(args, "argv", None) or ["report", args.result, "--format", "html"]  # as typed (cli.main)
+        text = html.render(result, tables, warnings, plots, note, title=f"ipclab report: {name}",
+                           command=html.command_text(["ipclab", *argv]))
     else:  # table, github, markdown: the tables exactly as `ipclab run` prints them, with context and warnings
         from ..engine.remote import describe
 
