@@ -172,9 +172,9 @@ def draw_hist(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
                 marks.append(f"p{p:g} {value:.3g}")
         if dist[1]:
             marks.append(f"max {dist[1][-1][0] / 1000.0:.3g}")
-        n = f"n = {dist[2]}" if dist[2] else "from stored quantiles (bins approximate)"
-        ax.set_title(f"{cell['transport']} {format_size(cell['size_bytes'])}: {n}; "
-                     f"{', '.join(marks)} µs", fontsize=8)
+        n = f"; n = {dist[2]}" if dist[2] else ""
+        ax.set_title(f"{cell['transport']} {format_size(cell['size_bytes'])}: {', '.join(marks)} µs{n}",
+                     fontsize=8)
         ax.set_ylabel("% of samples", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(True, which="major", alpha=0.3)
@@ -185,6 +185,9 @@ def draw_hist(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
         ax.set_visible(False)
     for ax in axes[-cols:]:
         ax.set_xlabel(f"{what} (µs), log-scaled bins", fontsize=8)
-    fig.suptitle(f"Histogram of {what} ({pattern}); solid line p50, dashed p99\n"
-                 f"{subtitle(result, [c for c, _ in chosen], _pooled_key(key))}", fontsize=10)
+    approximate = "bins spread from the stored quantiles (the file has no histograms): approximate" \
+        if any(d[0] == "quantiles" for _, d in chosen) else ""
+    fig.suptitle("\n".join(filter(None, [f"Histogram of {what} ({pattern}); solid line p50, dashed p99",
+                                          subtitle(result, [c for c, _ in chosen], _pooled_key(key)),
+                                          approximate])), fontsize=10)
     outside_legend(fig, list(dict.fromkeys(c["transport"] for c, _ in chosen)), style_handles(True, False))
