@@ -10,6 +10,7 @@ neighbouring quantiles is spread evenly over that stretch of the log axis, which
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 from .. import stats
@@ -22,6 +23,7 @@ from .plotstyle import P50_STYLE, P99_STYLE, log_axis, ordered, outside_legend, 
 MAX_CDF_PANELS = 9
 MAX_HIST_CELLS = 8
 P50_INDEX = stats.QUANTILE_POINTS.index(50.0)
+TAIL_INDEX = stats.QUANTILE_POINTS.index(99.9)
 
 
 def _source(result: dict[str, Any]) -> tuple[str, str, str]:
@@ -102,13 +104,15 @@ def distribution(cell: dict[str, Any], key: str) -> Distribution | None:
 
 
 def shares(dist: Distribution, edges: list[float]) -> list[float]:
-    """The percentage of samples in each bin between neighbouring ``edges`` (ns, increasing)."""
+    """The percentage of samples in each bin between neighbouring ``edges`` (ns, increasing); samples outside
+    the edges are in no bin (100 minus the sum is the share beyond the axis)."""
     from bisect import bisect_right
 
     out = [0.0] * (len(edges) - 1)
 
     def put(value: float, weight: float) -> None:
-        out[min(max(bisect_right(edges, value) - 1, 0), len(out) - 1)] += weight
+        if edges[0] <= value <= edges[-1]:
+            out[min(bisect_right(edges, value) - 1, len(out) - 1)] += weight
 
     how, pairs, _n = dist
     if how == "samples":
@@ -148,8 +152,11 @@ def draw_hist(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     pattern, key, what, chosen = _select(result)
     rank = {name: i for i, name in enumerate(ordered(c["transport"] for c, _ in chosen))}
     chosen.sort(key=lambda cd: (cd[0]["size_bytes"], rank[cd[0]["transport"]]))
+    # x from the fastest sample to the slowest p99.9 (with room): a few stalls would otherwise squeeze every
+    # distribution into a sliver; each title gives the max and the share of samples beyond the axis.
     lo = min(d[1][0][0] for _, d in chosen)
-    hi = max(d[1][-1][0] for _, d in chosen)
+    tails = [curve[TAIL_INDEX] for c, _ in chosen if (curve := merged_quantiles(c, key))]
+    hi = min(max(d[1][-1][0] for _, d in chosen), max(tails) * 1.5) if tails else max(d[1][-1][0] for _, d in chosen)
     hi = max(hi, lo * 1.5)
     decades = math.log10(hi / lo)
     count = min(160, max(24, round(decades * 40)))  # 40 bins a decade: a bin is 6 % wide
@@ -161,8 +168,8 @@ def draw_hist(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     edges_us = [e / 1000.0 for e in edges]
     for ax, (cell, dist) in zip(axes, chosen):
         colour, _marker = transport_style(cell["transport"])
-        ax.stairs(shares(dist, edges), edges_us, fill=True, color=colour, alpha=0.55,
-                  label=cell["transport"])
+        heights = shares(dist, edges)
+        ax.stairs(heights, edges_us, fill=True, color=colour, alpha=0.55, label=cell["transport"])
         curve = merged_quantiles(cell, key) or []
         marks = []
         for p, style in ((50.0, P50_STYLE), (99.0, P99_STYLE)):
@@ -172,9 +179,11 @@ def draw_hist(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
                 marks.append(f"p{p:g} {value:.3g}")
         if dist[1]:
             marks.append(f"max {dist[1][-1][0] / 1000.0:.3g}")
-        n = f"; n = {dist[2]}" if dist[2] else ""
-        ax.set_title(f"{cell['transport']} {format_size(cell['size_bytes'])}: {', '.join(marks)} µs{n}",
-                     fontsize=8)
+        beyond = 100.0 - sum(heights)
+        parts = [f"{cell['transport']} {format_size(cell['size_bytes'])}: {', '.join(marks)} µs"]
+        parts += [f"{beyond:.2g} % off the axis"] if beyond >= 0.005 else []
+        parts += [f"n = {dist[2]}"] if dist[2] else []
+        ax.set_title(textwrap.fill("; ".join(parts), 62 if cols == 2 else 110), fontsize=8)
         ax.set_ylabel("% of samples", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(True, which="major", alpha=0.3)

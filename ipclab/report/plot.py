@@ -128,7 +128,9 @@ def _sizes(*data: dict[str, list[Point]]) -> list[int]:
 
 
 def _title(fig: Any, head: str, lines: list[str]) -> None:
-    fig.suptitle("\n".join([head] + [line for line in lines if line]), fontsize=10)
+    """The figure's title: a head line, then notes, each wrapped to the width left of the legend."""
+    width = int(fig.get_figwidth() * 9)  # characters of 10 pt text per inch, with the legend's column taken off
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in [head, *lines] if line), fontsize=10)
 
 
 # -- kinds -----------------------------------------------------------------------------------------------------

@@ -122,8 +122,8 @@ def log_axis(axis: Any, lo: float | None = None, hi: float | None = None) -> Non
     if span < 8:
         axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
     else:
-        locator = LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span < 2000 else (1.0,))
-        locator.steps125 = span < 2000  # type: ignore[attr-defined]  # declutter falls back to decades
+        locator = LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span < 10_000 else (1.0,))
+        locator.steps125 = span < 10_000  # type: ignore[attr-defined]  # declutter falls back to decades
         axis.set_major_locator(locator)
     axis.set_minor_locator(LogLocator(base=10, subs="auto"))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
