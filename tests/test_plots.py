@@ -19,6 +19,7 @@ from ipclab.cli import main
 from ipclab.histogram import Histogram
 from ipclab.report import distplot, plot, plotstyle
 from ipclab.report.plotstyle import transport_style
+from ipclab.units import format_size
 
 pytest.importorskip("matplotlib")
 
@@ -237,6 +238,17 @@ def test_tick_labels_never_touch_and_the_legend_is_outside(kind):
         title = ax.title.get_window_extent(r)
         assert not title.overlaps(box) and figure_box.x0 <= title.x0 and title.x1 <= figure_box.x1
     assert not fig._suptitle.get_window_extent(r).overlaps(box)
+
+
+def test_a_crowded_size_axis_keeps_every_other_size_with_its_own_label():
+    sizes = tuple(1 << k for k in range(0, 21))  # 1 B .. 1 MiB: 21 labels cannot fit side by side
+    fig = draw(make_result({"pipe": 5.0, "unix": 8.0}, sizes=sizes, trials=2, n=50, patterns=("pingpong",)),
+               "latency")
+    labels = plotstyle.visible_tick_labels(panels(fig)[0].xaxis)
+    assert 3 <= len(labels) < len(sizes)
+    assert all(t.get_text() == format_size(round(t.get_position()[0])) for t in labels)
+    extents = [t.get_window_extent(renderer(fig)) for t in labels]
+    assert not any(a.overlaps(b) for a, b in zip(extents, extents[1:]))
 
 
 def test_cdf_panels_have_readable_decades_and_limits_from_the_data():
