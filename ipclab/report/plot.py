@@ -1,32 +1,61 @@
-"""Plots of a result: latency and throughput vs message size, latency CDFs, CPU cost per message.
+"""Plots of a result: latency and throughput vs message size, latency CDFs and histograms, CPU cost per message.
 
 matplotlib is an optional extra, imported only when a plot is asked for, with the non-interactive Agg canvas
 and no pyplot (no global figure state, no display needed). Output is PNG or SVG bytes; files are reproducible
 (no timestamps, fixed SVG ids) so committed samples only change when the figures do.
 
-What is plotted comes from the patterns' declarations, never their names: ``latency`` draws the headline (p50,
-and its p99 dashed) of the first round-trip pattern (``count_class``) in the result, ``throughput`` the MB/s of
-the first pattern whose headline it is, ``cdf`` the stored distribution (``quantiles_key``) of the first
-pattern that stores one, round-trip patterns first; titles and labels are the declared ones.
+A kind is a function drawing onto a Figure, registered in KINDS and _DRAW. What each kind reads from the result
+is in plotdata.py; how it looks (a fixed colour and marker per transport, p50 solid / p99 dashed, legends
+outside the axes, readable ticks) in plotstyle.py; the distributions (``cdf``, ``hist``) in distplot.py.
+Every size plot draws the range across trials as error bars and places 0 B on the size axis (or says why a
+transport has no 0 B point); every title says which lines ran on a different CPU placement.
 """
 
 from __future__ import annotations
 
 import io
-import math
+import textwrap
 from typing import Any
 
-from .. import stats
-from ..config import format_size
-from ..declarations import PatternSpec
 from ..errors import ConfigError, IpclabError
-from ..patterns import specs
+from .distplot import MAX_HIST_CELLS, draw_cdf, draw_hist
 from .metrics import METRICS
+from .plotdata import (
+    Point,
+    cdf_source,
+    latency_source,
+    latency_specs,
+    merged_quantiles,
+    names,
+    need,
+    ok_cells,
+    points,
+    series,
+    subtitle,
+    throughput_source,
+    throughput_specs,
+    zero_note,
+)
+from .plotstyle import (
+    P50_STYLE,
+    P99_STYLE,
+    colors_of,
+    declutter,
+    log_axis,
+    outside_legend,
+    size_axis,
+    style_handles,
+    transport_style,
+)
 
-KINDS = ("latency", "throughput", "cdf", "cpu")
+__all__ = ["FORMATS", "INSTALL_HINT", "KINDS", "MAX_HIST_CELLS", "caption", "cdf_source", "default_kind",
+           "figure", "latency_source", "merged_quantiles", "render", "require_matplotlib", "series",
+           "throughput_source", "transport_style"]
+
+KINDS = ("latency", "throughput", "cdf", "hist", "cpu")
 FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'ipclab[plot]'"
-MAX_CDF_PANELS = 9
+SPLIT_AT = 6  # more transports than this: p50 and p99 in two panels instead of one crowded one
 
 
 def require_matplotlib() -> Any:
@@ -39,31 +68,6 @@ def require_matplotlib() -> Any:
     return matplotlib
 
 
-def _ok(result: dict[str, Any], pattern: str) -> list[dict[str, Any]]:
-    return [c for c in result["cells"] if c["pattern"] == pattern and c["status"] == "ok"]
-
-
-def _recorded(result: dict[str, Any], spec: PatternSpec, key: str | None) -> bool:
-    return bool(key) and any(t.get("metrics", {}).get(key) for c in _ok(result, spec.name) for t in c.get("trials", []))
-
-
-def _latency_specs() -> list[PatternSpec]:
-    return [s for s in specs() if s.count_class == "round_trip"]
-
-
-def _throughput_specs() -> list[PatternSpec]:
-    return [s for s in specs() if s.headline == "mb_s"]
-
-
-def latency_source(result: dict[str, Any]) -> PatternSpec | None:
-    """The round-trip pattern whose headline the latency plot draws: the first one the result recorded."""
-    return next((s for s in _latency_specs() if _recorded(result, s, s.headline)), None)
-
-
-def throughput_source(result: dict[str, Any]) -> PatternSpec | None:
-    return next((s for s in _throughput_specs() if _recorded(result, s, s.headline)), None)
-
-
 def default_kind(result: dict[str, Any]) -> str:
     return "throughput" if latency_source(result) is None and throughput_source(result) else "latency"
 
@@ -72,210 +76,157 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+CAPTIONS = {"latency": "Latency vs message size", "throughput": "Throughput vs message size",
+            "cdf": "Latency distribution (CDF)", "hist": "Latency histogram", "cpu": "CPU time per message"}
+
+
 def caption(result: dict[str, Any], kind: str) -> str:
     """What a plot of ``kind`` shows, in a few words (HTML reports)."""
     if kind == "latency" and (spec := latency_source(result)):
         return f"{_capital(spec.distribution or spec.headline)} vs message size"
     if kind == "throughput" and (spec := throughput_source(result)):
         return f"{_capital(spec.name)} throughput vs message size"
-    return {"latency": "Latency vs message size", "throughput": "Throughput vs message size",
-            "cdf": "Latency distribution (CDF)", "cpu": "CPU time per message"}[kind]
-
-
-def _placement(cells: list[dict[str, Any]]) -> str:
-    places = list(dict.fromkeys(c.get("placement") for c in cells if c.get("placement")))
-    return str(places[0]) if len(places) == 1 else "placement varies"
-
-
-def _subtitle(result: dict[str, Any], cells: list[dict[str, Any]]) -> str:
-    trials = result.get("config", {}).get("trials", 1)
-    return f"median of {trials} trial{'s' if trials != 1 else ''}; {_placement(cells)}"
-
-
-def series(result: dict[str, Any], pattern: str, key: str) -> dict[str, list[tuple[int, float]]]:
-    """transport -> [(size, median)] for cells with a figure; size 0 is left out (log axes)."""
-    out: dict[str, list[tuple[int, float]]] = {}
-    for cell in _ok(result, pattern):
-        value = cell.get("summary", {}).get(key)
-        if isinstance(value, (int, float)) and value > 0 and cell["size_bytes"] > 0:
-            out.setdefault(cell["transport"], []).append((cell["size_bytes"], float(value)))
-    return {name: sorted(points) for name, points in out.items()}
+    return CAPTIONS.get(kind, _capital(kind))
 
 
 def _colors(result: dict[str, Any]) -> dict[str, Any]:
-    """One colour per transport, the same in every plot of a result."""
-    from matplotlib import colormaps
-
-    names = list(dict.fromkeys(c["transport"] for c in result["cells"]))
-    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
-    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+    """transport -> colour for the transports of ``result``: the fixed colour of each (plotstyle.STYLES), so the
+    same in every plot of every result. Use ``transport_style(name)`` for the marker too."""
+    return colors_of(list(dict.fromkeys(c["transport"] for c in result["cells"])))
 
 
-def _size_axis(ax: Any, sizes: list[int]) -> None:
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    ax.set_xscale("log", base=2)
-    ticks = sorted(set(sizes))
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(ticks, [format_size(s) for s in ticks])
-    ax.set_xlabel("message size")
-    ax.grid(True, which="both", alpha=0.3)
-
-
-def _log_axis(axis: Any) -> None:
-    """Log scale with plain numbers at 1-2-5 steps: '20', '50', '100' read better than '2x10^1'."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    lo, hi = axis.get_view_interval()
-    narrow = lo > 0 and hi / lo < 10  # under a decade, 1-2-5 steps would leave one label or none
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
+# -- drawing helpers -------------------------------------------------------------------------------------------
+def _draw(ax: Any, data: dict[str, list[Point]], style: str = P50_STYLE, alpha: float = 1.0) -> bool:
+    """One line per transport with its marker and the range across trials as error bars; True if any bar
+    has a length (trials differed somewhere)."""
+    bars = False
+    for name, pts in data.items():
+        colour, marker = transport_style(name)
+        xs = [p[0] for p in pts]
+        ys = [p[1] for p in pts]
+        below = [p[1] - p[2] for p in pts]
+        above = [p[3] - p[1] for p in pts]
+        bars = bars or any(below) or any(above)
+        ax.errorbar(xs, ys, yerr=[below, above], linestyle=style, marker=marker, markersize=4, color=colour,
+                    alpha=alpha, capsize=2, elinewidth=0.8, linewidth=1.4, label=name)
+    return bars
 
 
-def _lines(ax: Any, data: dict[str, list[tuple[int, float]]], colors: dict[str, Any], style: str = "-",
-           label: bool = True, alpha: float = 1.0) -> None:
-    for name, points in data.items():
-        xs, ys = zip(*points)
-        ax.plot(xs, ys, style, marker="o", markersize=4, color=colors.get(name), alpha=alpha,
-                label=name if label else None)
+def _value_axis(ax: Any, data: list[dict[str, list[Point]]]) -> None:
+    """Log y with limits from the data (error bars included) and readable ticks."""
+    lows = [p[2] for d in data for pts in d.values() for p in pts]
+    highs = [p[3] for d in data for pts in d.values() for p in pts]
+    lo, hi = min(lows), max(highs)
+    ax.set_yscale("log")
+    ax.set_ylim(lo / 1.25, hi * 1.25)
+    log_axis(ax.yaxis, lo / 1.25, hi * 1.25)
+    ax.grid(True, which="major", axis="y", alpha=0.3)
 
 
-def _need(data: object, what: str, hint: str) -> None:
-    if not data:
-        raise ConfigError(f"--kind: the result has no {what} to plot; {hint}")
+def _sizes(*data: dict[str, list[Point]]) -> list[int]:
+    return sorted({p[0] for d in data for pts in d.values() for p in pts})
 
 
-def _names(declared: list[PatternSpec]) -> str:
-    names = [s.name for s in declared]
-    return names[0] + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "")
+def _title(fig: Any, head: str, lines: list[str]) -> None:
+    """The figure's title: a head line, then notes, each wrapped to the width left of the legend."""
+    width = int(fig.get_figwidth() * 9)  # characters of 10 pt text per inch, with the legend's column taken off
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in [head, *lines] if line), fontsize=10)
 
 
-def _companion(spec: PatternSpec) -> str | None:
-    """The p99 drawn dashed next to a p50 headline, if the pattern declares one."""
+# -- kinds -----------------------------------------------------------------------------------------------------
+def _latency(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
+    spec = latency_source(result)
+    need(spec, "round trips", f"run with --pattern {names(latency_specs())}, or use --kind throughput")
+    assert spec is not None
+    head = METRICS[spec.headline]
+    cells = ok_cells(result, spec.name)
+    p50 = points(cells, spec.headline)
+    need(p50, "round trips", "every round-trip cell is n/a or failed; see the tables")
+    companion = _companion(spec)
+    p99 = points(cells, companion) if companion else {}
+    what = head.title.rsplit(", p50", 1)[0] if companion else head.title
+    ylabel = f"{what} ({head.unit}), {'higher' if head.higher_is_better else 'lower'} is better"
+    split = bool(p99) and len(p50) > SPLIT_AT
+    if split:
+        axes = list(fig.subplots(1, 2, sharey=True))
+        bars = _draw(axes[0], p50) | _draw(axes[1], p99, P99_STYLE)
+        axes[0].set_title("p50 (solid)", fontsize=9)
+        axes[1].set_title("p99 (dashed)", fontsize=9)
+    else:
+        axes = [fig.add_subplot()]
+        bars = _draw(axes[0], p50) | (_draw(axes[0], p99, P99_STYLE, alpha=0.6) if p99 else False)
+    for ax in axes:
+        size_axis(ax, _sizes(p50, p99))
+        _value_axis(ax, [p50, p99])
+    axes[0].set_ylabel(ylabel)
+    both = " (p50 and p99)" if p99 else ""
+    _title(fig, f"{_capital(spec.distribution or head.title)} vs message size{both}",
+           [subtitle(result, cells, spec.headline), zero_note(result, spec.name, spec.headline, p50)])
+    outside_legend(fig, list(p50), style_handles(bool(p99), bars))
+
+
+def _companion(spec: Any) -> str | None:
+    """The p99 drawn next to a p50 headline, if the pattern declares one."""
     declared = {m.key: m for m in spec.metrics}
     if declared.get(spec.headline) is None or declared[spec.headline].percentile != 50.0:
         return None
     return next((m.key for m in spec.metrics if m.percentile == 99.0), None)
 
 
-def _latency(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
-    spec = latency_source(result)
-    _need(spec, "round trips", f"run with --pattern {_names(_latency_specs())}, or use --kind throughput")
-    assert spec is not None
-    head = METRICS[spec.headline]
-    dashed = _companion(spec)
-    p50 = series(result, spec.name, spec.headline)
-    _need(p50, "round trips", "only sizes above 0 B are plotted (log axes); run with --size 1 or more")
-    ax = fig.add_subplot()
-    _lines(ax, p50, colors)
-    if dashed:
-        _lines(ax, series(result, spec.name, dashed), colors, style="--", label=False, alpha=0.5)
-    ax.set_yscale("log")
-    _log_axis(ax.yaxis)
-    what = head.title.rsplit(", p50", 1)[0] if dashed else head.title
-    ax.set_ylabel(f"{what} ({head.unit}), {'higher' if head.higher_is_better else 'lower'} is better")
-    _size_axis(ax, [s for pts in p50.values() for s, _ in pts])
-    both = " (solid p50, dashed p99)" if dashed else ""
-    ax.set_title(f"{_capital(spec.distribution or head.title)} vs message size{both}\n"
-                 f"{_subtitle(result, _ok(result, spec.name))}", fontsize=10)
-    ax.legend(fontsize=8, title="transport", title_fontsize=8)
-
-
 def _throughput(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     spec = throughput_source(result)
-    declared = _throughput_specs()
-    _need(spec, f"{declared[0].name if declared else 'any'} throughput",
-          f"run with --pattern {_names(declared)}, or use --kind latency")
+    declared = throughput_specs()
+    need(spec, f"{declared[0].name if declared else 'any'} throughput",
+         f"run with --pattern {names(declared)}, or use --kind latency")
     assert spec is not None
-    mb = series(result, spec.name, spec.headline)
-    _need(mb, f"{spec.name} throughput", "only sizes above 0 B are plotted (log axes); run with --size 1 or more")
+    cells = ok_cells(result, spec.name)
+    mb = points(cells, spec.headline)
+    need(mb, f"{spec.name} throughput", "every cell is n/a or failed; see the tables")
     ax = fig.add_subplot()
-    _lines(ax, mb, colors)
-    ax.set_yscale("log")
-    _log_axis(ax.yaxis)
+    bars = _draw(ax, mb)
+    size_axis(ax, _sizes(mb))
+    _value_axis(ax, [mb])
     ax.set_ylabel(METRICS[spec.headline].heading())
-    _size_axis(ax, [s for pts in mb.values() for s, _ in pts])
-    ax.set_title(f"{_capital(spec.name)} throughput vs message size (1 MB = 10^6 bytes)\n"
-                 f"{_subtitle(result, _ok(result, spec.name))}", fontsize=10)
-    ax.legend(fontsize=8, title="transport", title_fontsize=8)
+    _title(fig, f"{_capital(spec.name)} throughput vs message size (1 MB = 10^6 bytes)",
+           [subtitle(result, cells), zero_note(result, spec.name, spec.headline, mb)])
+    outside_legend(fig, list(mb), style_handles(False, bars)[1:] or None)
 
 
 def _cpu(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
-    panels = [(p, series(result, p, "cpu_us_msg")) for p in dict.fromkeys(c["pattern"] for c in result["cells"])]
+    patterns = list(dict.fromkeys(c["pattern"] for c in result["cells"]))
+    panels = [(p, points(ok_cells(result, p), "cpu_us_msg")) for p in patterns]
     panels = [(p, d) for p, d in panels if d]
-    _need(panels, "CPU figures", "the result holds no successful cell")
+    need(panels, "CPU figures", "the result holds no successful cell")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    bars = False
     for ax, (pattern, data) in zip(axes, panels):
-        _lines(ax, data, colors)
-        ax.set_yscale("log")
-        _log_axis(ax.yaxis)
+        bars = _draw(ax, data) or bars
+        size_axis(ax, _sizes(data))
+        _value_axis(ax, [data])
         ax.set_ylabel("CPU time per message, all workers (µs)")
-        _size_axis(ax, [s for pts in data.values() for s, _ in pts])
-        ax.set_title(f"{pattern}: {_subtitle(result, _ok(result, pattern))}", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle("CPU cost per message vs message size (user + system, lower is better)", fontsize=10)
+        cells = ok_cells(result, pattern)
+        note = zero_note(result, pattern, "cpu_us_msg", data)
+        lines = [f"{pattern}: {subtitle(result, cells)}", note]
+        ax.set_title("\n".join(textwrap.fill(line, 70) for line in lines if line), fontsize=8)
+    _title(fig, "CPU cost per message vs message size (user + system, lower is better)", [])
+    outside_legend(fig, list(dict.fromkeys(n for _, d in panels for n in d)), style_handles(False, bars)[1:] or None)
 
 
-def _distribution_specs() -> list[PatternSpec]:
-    """Patterns that store a latency distribution, round-trip patterns first (their latency is the point)."""
-    stored = [s for s in specs() if s.quantiles_key]
-    return [s for s in stored if s.count_class == "round_trip"] + [s for s in stored if s.count_class != "round_trip"]
+_DRAW = {"latency": _latency, "throughput": _throughput, "cdf": draw_cdf, "hist": draw_hist, "cpu": _cpu}
+_SIZES = {"latency": (9.5, 5.0), "throughput": (8.5, 5.0), "cdf": (11, 6.5), "cpu": (11.5, 5.5)}
 
 
-def cdf_source(result: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(pattern, quantile key, description) of the latency distributions a result stores."""
-    for spec in _distribution_specs():
-        if _recorded(result, spec, spec.quantiles_key):
-            return spec.name, str(spec.quantiles_key), spec.distribution
-    return None
+def figure(result: dict[str, Any], kind: str) -> Any:
+    """The matplotlib Figure of a plot of ``kind`` (drawn once, so tick labels are final)."""
+    if kind not in KINDS:
+        raise ConfigError(f"--kind: unknown plot {kind!r}; choose one of {', '.join(KINDS)}")
+    require_matplotlib()
+    from matplotlib.figure import Figure
 
-
-def merged_quantiles(cell: dict[str, Any], key: str) -> list[float] | None:
-    """The quantiles of the pooled samples of all trials (cell["pooled"]), or in a file written before pooling
-    the pointwise median over trials of the stored quantiles (a trial's distribution is one curve)."""
-    pooled = (cell.get("pooled") or {}).get(key.removesuffix("_quantiles_ns"), {}).get("quantiles_ns")
-    if pooled and len(pooled) == len(stats.QUANTILE_POINTS):
-        return [float(v) for v in pooled]
-    curves = [t["metrics"][key] for t in cell.get("trials", [])
-              if len(t.get("metrics", {}).get(key) or []) == len(stats.QUANTILE_POINTS)]
-    if not curves:
-        return None
-    return [stats.median(values) for values in zip(*curves)]
-
-
-def _cdf(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
-    source = cdf_source(result)
-    _need(source, "stored latency distributions",
-          f"run a pattern that stores them ({_names(_distribution_specs())}) with sizes >= 16 B")
-    assert source is not None
-    pattern, key, what = source
-    cells = _ok(result, pattern)
-    sizes = sorted({c["size_bytes"] for c in cells if merged_quantiles(c, key)})[:MAX_CDF_PANELS]
-    cols = min(3, len(sizes))
-    rows = math.ceil(len(sizes) / cols)
-    axes = fig.subplots(rows, cols, squeeze=False).flatten()
-    for ax, size in zip(axes, sizes):
-        for cell in cells:
-            curve = merged_quantiles(cell, key) if cell["size_bytes"] == size else None
-            if curve:
-                ax.plot([v / 1000.0 for v in curve], stats.QUANTILE_POINTS, color=colors.get(cell["transport"]),
-                        label=cell["transport"], drawstyle="steps-post")
-        ax.set_xscale("log")
-        _log_axis(ax.xaxis)
-        ax.set_ylim(0, 100)
-        ax.set_title(format_size(size), fontsize=9)
-        ax.set_xlabel(f"{what} (µs)", fontsize=8)
-        ax.set_ylabel("percentile", fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in axes[len(sizes):]:
-        ax.set_visible(False)
-    fig.suptitle(f"Distribution of {what} ({pattern}); {_subtitle(result, cells)}", fontsize=10)
-
-
-_DRAW = {"latency": _latency, "throughput": _throughput, "cdf": _cdf, "cpu": _cpu}
+    fig = Figure(figsize=_SIZES.get(kind, (8.5, 5.0)), layout="constrained")
+    _DRAW[kind](fig, result, _colors(result))
+    declutter(fig)
+    return fig
 
 
 def render(result: dict[str, Any], kind: str, fmt: str = "png") -> bytes:
@@ -285,12 +236,8 @@ def render(result: dict[str, Any], kind: str, fmt: str = "png") -> bytes:
     if fmt not in FORMATS:
         raise ConfigError(f"plot format {fmt!r} is not supported; use .png or .svg")
     matplotlib = require_matplotlib()
-    from matplotlib.figure import Figure
-
     with matplotlib.rc_context({"svg.hashsalt": "ipclab", "svg.fonttype": "none"}):
-        size = (10, 6) if kind in ("cdf", "cpu") else (7, 4.5)
-        fig = Figure(figsize=size, layout="constrained")
-        _DRAW[kind](fig, result, _colors(result))
+        fig = figure(result, kind)
         buf = io.BytesIO()
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
         fig.savefig(buf, format=fmt, dpi=110, metadata=metadata)
