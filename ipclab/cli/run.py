@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     runner = Runner(config, on_cell=save)
     interrupted: Interrupted | None = None
-    with terminate_as_exception(), Progress(quiet=args.quiet) as progress:
+    with terminate_as_exception(), Progress(quiet=args.quiet, label_width=label_width(config)) as progress:
         runner.progress = progress
         try:
             runner.run()
@@ -120,6 +120,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         stream = sys.stdout if args.format in ("table", "markdown") else sys.stderr
         print(f"\nresult saved to {path}", file=stream)
     return 1 if failed else 0
+
+
+def label_width(config: RunConfig) -> int:
+    """The longest cell label of the sweep ("pingpong unix-seqpacket 64 KiB"): the progress bar's fixed width."""
+    from ..config import format_size
+
+    return max((len(f"{p} {t} {format_size(s)}") for p in config.patterns for t in config.transports
+                for s in config.sizes), default=0)
 
 
 def _rescued(result: dict[str, Any], path: str, exc: OSError) -> str:
