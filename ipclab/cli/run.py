@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import FORMATS, RunConfig
 from ..errors import Interrupted
-from .common import add_command, formatter, terminate_as_exception
+from .common import add_command, add_format, formatter, terminate_as_exception
 
 
 def add_parser(subparsers: Any) -> None:
@@ -29,8 +29,8 @@ def add_parser(subparsers: Any) -> None:
     options.add_arguments(run)
     run.add_argument("--experiment", "-e", metavar="NAME|FILE", help="a shipped experiment (see 'ipclab "
                      "experiments') or a TOML file; flags override it")
-    run.add_argument("--format", "-f", choices=FORMATS, default="table",
-                     help="what to print: tables (table, markdown, csv) or the whole result (json)")
+    add_format(run, FORMATS, "what to print: the tables (as text, a Markdown table or CSV) or the whole "
+               "result (json); the JSON file is written either way")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.add_argument("--force", action="store_true", help="overwrite the --output file if it exists")
 

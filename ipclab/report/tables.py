@@ -302,7 +302,7 @@ def build_tables(result: dict[str, Any], metrics: list[str] | None = None) -> li
     return tables
 
 
-TEXT_FORMATS = {"table": "simple", "github": "github", "markdown": "pipe"}
+TEXT_FORMATS = {"table": "simple", "github": "pipe", "markdown": "pipe"}  # github: an older name of markdown
 
 
 def render_tables(tables: list[Table], fmt: str) -> str:
