@@ -19,8 +19,8 @@ class Parser(argparse.ArgumentParser):
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
-    """Help that fits the terminal: the description's and epilog's line breaks are kept (examples), and a line
-    longer than the terminal is wrapped at word boundaries, with the indentation it starts with."""
+    """Help that fits the terminal: the description's and epilog's line breaks are kept (examples), and a prose
+    line (one that is not indented) longer than the terminal is wrapped at word boundaries."""
 
     def __init__(self, prog: str, max_help_position: int = 30, **kwargs: Any) -> None:
         super().__init__(prog, max_help_position=max_help_position, **kwargs)
@@ -28,12 +28,10 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         import textwrap
 
-        out = []
-        for line in text.splitlines():
-            lead = indent + line[: len(line) - len(line.lstrip())]
-            out.append(textwrap.fill(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "  ",
-                                     break_long_words=False, break_on_hyphens=False) if line.strip() else "")
-        return "\n".join(out)
+        # Only prose wraps: an indented line is an example or a command, and a command cut in two is no use.
+        return "\n".join(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent,
+                                        break_long_words=False, break_on_hyphens=False)
+                          if line and not line[0].isspace() else indent + line for line in text.splitlines())
 
 
 def add_command(subparsers: Any, name: str, handler: Callable[[argparse.Namespace], int], *, help: str,

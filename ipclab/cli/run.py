@@ -24,15 +24,33 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=formatter,
         description="Spawn producer/consumer processes for every cell (pattern x transport x size), print "
         "comparison tables and save the full result as JSON.",
-        epilog="examples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K --trials 3\n"
-        "  ipclab run --experiment latency-vs-size      (see 'ipclab experiments')")
+        epilog=pattern_help() + "\n\nexamples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K "
+        "--trials 3\n  ipclab run --experiment latency-vs-size      (see 'ipclab experiments')")
     options.add_arguments(run)
+    for action in run._actions:  # the option table's help lists the names; what each measures is in the epilog
+        if action.dest == "patterns" and action.help:
+            action.help = action.help.replace(" (default:", "; each explained under 'patterns' below (default:", 1)
     run.add_argument("--experiment", "-e", metavar="NAME|FILE", help="a shipped experiment (see 'ipclab "
                      "experiments') or a TOML file; flags override it")
     add_format(run, FORMATS, "what to print: the tables (as text, a Markdown table or CSV) or the whole "
                "result (json); the JSON file is written either way")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.add_argument("--force", action="store_true", help="overwrite the --output file if it exists")
+
+
+def pattern_help() -> str:
+    """"patterns:" and one line per registered pattern, its declared summary (a new pattern shows up here)."""
+    from ..patterns import specs
+
+    import shutil
+    import textwrap
+
+    found = specs()
+    name = max((len(s.name) for s in found), default=0)
+    width = max(60, shutil.get_terminal_size().columns - 2)  # argparse's own width
+    return "patterns (--pattern):\n" + "\n".join(
+        textwrap.fill(f"  {s.name:<{name}}  {s.summary}", width, subsequent_indent=" " * (name + 4),
+                      break_long_words=False, break_on_hyphens=False) for s in found)
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
