@@ -40,10 +40,10 @@ def add_parser(subparsers: Any) -> None:
 
 def pattern_help() -> str:
     """"patterns:" and one line per registered pattern, its declared summary (a new pattern shows up here)."""
-    from ..patterns import specs
-
     import shutil
     import textwrap
+
+    from ..patterns import specs
 
     found = specs()
     name = max((len(s.name) for s in found), default=0)
