@@ -351,7 +351,7 @@ def test_an_echo_client_over_the_limit_reads_busy_then_end_of_stream() -> None:
                     if not chunk:
                         break
                     got += chunk
-                assert got == b"ipclab: server busy (1 connections), try again later\n"
+                assert got == b"ipclab: server busy (1 connection), try again later\n"
             first.sendall(b"still here")
             assert first.recv(20) == b"still here"  # the refusal did not disturb the client being served
     finally:

@@ -14,7 +14,7 @@ from .loop import Conn
 
 def busy_line(limit: int) -> bytes:
     """What a stream client over --max-clients reads before the server closes (echo, time)."""
-    return f"ipclab: server busy ({limit} connections), try again later\n".encode()
+    return f"ipclab: server busy ({limit} connection{'' if limit == 1 else 's'}), try again later\n".encode()
 
 
 class EchoService:
