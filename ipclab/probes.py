@@ -105,8 +105,9 @@ def socket_buffers() -> dict[str, Any]:
             out[f"{kind}_rcvbuf_bytes"] = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     for key in ("rmem_default", "rmem_max", "wmem_default", "wmem_max"):
         out[f"net_core_{key}"] = _read_int(f"/proc/sys/net/core/{key}")
-    out["tcp_rmem"] = _read("/proc/sys/net/ipv4/tcp_rmem")
-    out["tcp_wmem"] = _read("/proc/sys/net/ipv4/tcp_wmem")
+    for key in ("tcp_rmem", "tcp_wmem"):  # min default max, tab-separated in /proc: one space each here
+        text = _read(f"/proc/sys/net/ipv4/{key}")
+        out[key] = " ".join(text.split()) if text is not None else None
     return out
 
 

@@ -164,7 +164,7 @@ def test_a_pooled_percentile_counts_the_samples_of_every_trial() -> None:
 
 
 def test_table_titles_say_which_figures_are_pooled_and_which_are_medians() -> None:
-    text = render_run_tables(sweep(("loopback",), ("pingpong",), count=50, trials=3), "table")
+    text = render_run_tables(sweep(("loopback",), ("pingpong",), count=50, trials=3), "markdown")
     assert "pingpong: round trip, p99 (µs), lower is better; all samples of 3 trials pooled" in text
     assert "pingpong: CPU time per round trip (2 messages), all workers (µs), lower is better; median of 3 trials" \
         in text  # a per-trial figure: the median, with its range where the trials differ

@@ -391,6 +391,6 @@ def test_unix_path_in_use_or_stale(tmp_path) -> None:
 def test_help_shows_client_one_liners() -> None:
     proc = run_cli("serve", "--help", timeout=30)
     assert proc.returncode == 0
-    for needle in ("nc 127.0.0.1 PORT", "nc -u 127.0.0.1 PORT", "socat - UDP:127.0.0.1:PORT", "nc -U PATH",
-                   "printf 'hello.txt\\n' | nc 127.0.0.1 PORT", "python3 -c"):
+    for needle in ("nc -N 127.0.0.1 PORT", "nc -u -w1 127.0.0.1 PORT", "socat - UDP:127.0.0.1:PORT", "nc -N -U PATH",
+                   "printf 'hello.txt\\n' | nc -N 127.0.0.1 PORT", "python3 -c"):
         assert needle in proc.stdout, needle

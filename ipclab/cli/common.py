@@ -18,20 +18,35 @@ class Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see '{self.prog} --help')")
 
 
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help that fits the terminal: the description's and epilog's line breaks are kept (examples), and a prose
+    line (one that is not indented) longer than the terminal is wrapped at word boundaries."""
+
+    def __init__(self, prog: str, max_help_position: int = 30, **kwargs: Any) -> None:
+        super().__init__(prog, max_help_position=max_help_position, **kwargs)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        # Only prose wraps: an indented line is an example or a command, and a command cut in two is no use.
+        return "\n".join(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent,
+                                        break_long_words=False, break_on_hyphens=False)
+                          if line and not line[0].isspace() else indent + line for line in text.splitlines())
+
+
 def add_command(subparsers: Any, name: str, handler: Callable[[argparse.Namespace], int], *, help: str,
                 raw: bool = False, **kwargs: Any) -> argparse.ArgumentParser:
-    """A subcommand's parser, with its handler set. ``raw``: the description and epilog keep their line breaks
-    (examples); otherwise argparse wraps them."""
-    if raw:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    """A subcommand's parser, with its handler set. Its description and epilog keep their line breaks
+    (examples) and wrap where a line is longer than the terminal (``raw`` is accepted for older callers)."""
+    kwargs.setdefault("formatter_class", Formatter)
     parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help, **kwargs)
     parser.set_defaults(handler=handler)
     return parser
 
 
 def formatter(prog: str) -> argparse.HelpFormatter:
-    """Help keeps the examples' line breaks and leaves room for the flag column."""
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30)
+    """Help keeps the examples' line breaks, wraps what is too long, and leaves room for the flag column."""
+    return Formatter(prog, max_help_position=30)
 
 
 # Signals that arrived while the interpreter could not raise (a finaliser, a weakref callback inside an import):
@@ -103,3 +118,27 @@ class terminate_as_exception:  # noqa: N801 - used like a function: `with termin
             first = _pending[0]
             _pending.clear()
             _raise_for(first)
+
+
+# --format github was tabulate's "github" table: markdown's pipe table without the alignment colons, so on GitHub
+# its numbers were left-aligned. markdown is a GitHub table too, and a better one; github stays accepted (scripts,
+# older notes) as markdown, with one line saying so.
+FORMAT_ALIASES = {"github": "markdown"}
+
+
+def _format_value(text: str) -> str:
+    target = FORMAT_ALIASES.get(text)
+    if target is None:
+        return text
+    print(f"ipclab: note: --format {text} is --format {target} (a GitHub table with right-aligned numbers); "
+          f"write --format {target}", file=sys.stderr)
+    return target
+
+
+def add_format(parser: argparse.ArgumentParser, formats: tuple[str, ...] | list[str], what: str,
+               default: str = "table") -> None:
+    """--format/-f with ``formats`` (an alias such as github is taken as its target), its default stated."""
+    shown = [f for f in formats if f not in FORMAT_ALIASES]
+    listing = ", ".join(f"{f} (default)" if f == default else f for f in shown)
+    parser.add_argument("--format", "-f", choices=shown, default=default, type=_format_value, metavar="FORMAT",
+                        help=f"{listing}: {what}")

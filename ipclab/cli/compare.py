@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_command
+from .common import add_command, add_format
 
 
 def add_parser(subparsers: Any) -> None:
@@ -19,7 +19,8 @@ def add_parser(subparsers: Any) -> None:
     cmp_.add_argument("a", metavar="A.json")
     cmp_.add_argument("b", metavar="B.json")
     cmp_.add_argument("--metric", "-m", metavar="M[,M...]", help="metrics to compare (default: the headline ones)")
-    cmp_.add_argument("--format", "-f", choices=COMPARE_FORMATS, default="table", help="output format")
+    add_format(cmp_, COMPARE_FORMATS, "text for the terminal, Markdown, LaTeX tables, one HTML page, CSV or "
+               "JSON")
     cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
     cmp_.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout ('-' = stdout)")
     cmp_.add_argument("--force", action="store_true", help="overwrite FILE if it exists")

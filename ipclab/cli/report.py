@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_command
+from .common import add_command, add_format
 
 
 def add_parser(subparsers: Any) -> None:
@@ -20,7 +20,8 @@ def add_parser(subparsers: Any) -> None:
                "  ipclab report results/run.json --format html -o report.html\n"
                "  ipclab report results/run.json --metric rtt_p99_us,cpu_us_msg --format latex")
     rep.add_argument("result", metavar="RESULT.json", nargs="?")
-    rep.add_argument("--format", "-f", choices=REPORT_FORMATS, default="table", help="output format (default: table)")
+    add_format(rep, REPORT_FORMATS, "text for the terminal, Markdown, a LaTeX table per figure, CSV, one "
+               "self-contained HTML page, or JSON")
     rep.add_argument("--metric", "-m", metavar="M[,M...]",
                      help="metrics to tabulate (default: each pattern's report tables); see --list-metrics")
     rep.add_argument("--list-metrics", action="store_true",

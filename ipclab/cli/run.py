@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import FORMATS, RunConfig
 from ..errors import Interrupted
-from .common import add_command, formatter, terminate_as_exception
+from .common import add_command, add_format, formatter, terminate_as_exception
 
 
 def add_parser(subparsers: Any) -> None:
@@ -24,15 +24,33 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=formatter,
         description="Spawn producer/consumer processes for every cell (pattern x transport x size), print "
         "comparison tables and save the full result as JSON.",
-        epilog="examples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K --trials 3\n"
-        "  ipclab run --experiment latency-vs-size      (see 'ipclab experiments')")
+        epilog=pattern_help() + "\n\nexamples:\n  ipclab run\n  ipclab run --transport tcp,udp,pipe --size 64,4K,64K "
+        "--trials 3\n  ipclab run --experiment latency-vs-size      (see 'ipclab experiments')")
     options.add_arguments(run)
+    for action in run._actions:  # the option table's help lists the names; what each measures is in the epilog
+        if action.dest == "patterns" and action.help:
+            action.help = action.help.replace(" (default:", "; each explained under 'patterns' below (default:", 1)
     run.add_argument("--experiment", "-e", metavar="NAME|FILE", help="a shipped experiment (see 'ipclab "
                      "experiments') or a TOML file; flags override it")
-    run.add_argument("--format", "-f", choices=FORMATS, default="table",
-                     help="what to print: tables (table, markdown, csv) or the whole result (json)")
+    add_format(run, FORMATS, "what to print: the tables (as text, a Markdown table or CSV) or the whole "
+               "result (json); the JSON file is written either way")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.add_argument("--force", action="store_true", help="overwrite the --output file if it exists")
+
+
+def pattern_help() -> str:
+    """"patterns:" and one line per registered pattern, its declared summary (a new pattern shows up here)."""
+    import shutil
+    import textwrap
+
+    from ..patterns import specs
+
+    found = specs()
+    name = max((len(s.name) for s in found), default=0)
+    width = max(60, shutil.get_terminal_size().columns - 2)  # argparse's own width
+    return "patterns (--pattern):\n" + "\n".join(
+        textwrap.fill(f"  {s.name:<{name}}  {s.summary}", width, subsequent_indent=" " * (name + 4),
+                      break_long_words=False, break_on_hyphens=False) for s in found)
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
@@ -80,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = Runner(config, on_cell=save)
     runner.result["metadata"]["argv"] = ["ipclab", *getattr(args, "argv", sys.argv[1:])]  # how to measure it again
     interrupted: Interrupted | None = None
-    with terminate_as_exception(), Progress(quiet=args.quiet) as progress:
+    with terminate_as_exception(), Progress(quiet=args.quiet, label_width=label_width(config)) as progress:
         runner.progress = progress
         try:
             runner.run()
@@ -121,6 +139,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         stream = sys.stdout if args.format in ("table", "markdown") else sys.stderr
         print(f"\nresult saved to {path}", file=stream)
     return 1 if failed else 0
+
+
+def label_width(config: RunConfig) -> int:
+    """The longest cell label of the sweep ("pingpong unix-seqpacket 64 KiB"): the progress bar's fixed width."""
+    from ..config import format_size
+
+    return max((len(f"{p} {t} {format_size(s)}") for p in config.patterns for t in config.transports
+                for s in config.sizes), default=0)
 
 
 def _rescued(result: dict[str, Any], path: str, exc: OSError) -> str:

@@ -98,3 +98,38 @@ def samples_per_trial(cell: dict[str, Any]) -> int | None:
                 counts.append(int(figures[key]))
                 break
     return min(counts) if counts else None
+
+
+# A row placed otherwise than the table's title says gets a one-character mark; one legend line says what it
+# means. A label such as "shm-spin [cross CPUs (server 0, client 1)]" widened every table by 30 columns.
+PLACEMENT_MARKS = (("cross", "×"), ("same", "="), ("unpinned", "~"))
+OTHER_MARKS = ("†", "‡", "§", "¶")
+
+
+def placement_words(where: str) -> str:
+    """The engine's placement description as a phrase: "server and client on different CPUs (server 0,
+    client 1)"; an unknown form is returned as it is."""
+    import re
+
+    if m := re.fullmatch(r"cross CPUs \(server (\d+), client (\d+)\)", where):
+        return f"server and client on different CPUs (server {m[1]}, client {m[2]})"
+    if m := re.fullmatch(r"same CPU \((\d+)\)", where):
+        return f"server and client share CPU {m[1]}"
+    if where == "unpinned":
+        return "not pinned: the scheduler placed server and client"
+    return where
+
+
+def placement_marks(placements: list[str]) -> dict[str, str]:
+    """A distinct short mark per placement (in order): × cross, = same, ~ unpinned, † ‡ ... otherwise; a second
+    placement of a kind already marked gets the mark with a number (×2)."""
+    marks: dict[str, str] = {}
+    others = iter(OTHER_MARKS)
+    for where in dict.fromkeys(placements):
+        mark = next((m for prefix, m in PLACEMENT_MARKS if where.startswith(prefix)), None)
+        if mark is None:
+            mark = next(others, f"#{len(marks) + 1}")
+        if mark in marks.values():
+            mark += str(sum(v.startswith(mark) for v in marks.values()) + 1)
+        marks[where] = mark
+    return marks

@@ -18,7 +18,7 @@ from ..untrusted import terminal_text
 from .metrics import METRICS, report_metrics
 
 REPORT_FORMATS = ("table", "github", "markdown", "latex", "csv", "html", "json")
-COMPARE_FORMATS = ("table", "github", "markdown", "csv", "json")
+COMPARE_FORMATS = ("table", "github", "markdown", "latex", "html", "csv", "json")
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -212,10 +212,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         text = compare.render_csv(comp)
     elif args.format == "json":
         text = compare.render_json(comp)
+    elif args.format == "latex":  # escaped by the renderer: names from the files cannot run TeX commands
+        text = compare.render_latex(comp, args.a, args.b, args.alpha)
+    elif args.format == "html":  # escaped by the renderer
+        text = compare.render_html(comp, args.a, args.b, args.alpha)
     else:
         head = f"A = {args.a}\nB = {args.b}\n\n"
         text = terminal_text(head + compare.render_text(comp, args.format, args.alpha))  # names from the files
     to_file = write_output(text, args.output, args.force)
-    if to_file or args.format in ("csv", "json"):
+    if to_file or args.format in ("csv", "json", "latex", "html"):
         _warn(comp.warnings)
     return 0

@@ -24,7 +24,7 @@ from typing import Any
 from .. import stats
 from ..config import format_size
 from ..untrusted import csv_cell, strict_json
-from .cells import delivery, figure_range, loss_pct, lossy, samples_behind
+from .cells import delivery, figure_range, loss_pct, lossy, placement_marks, placement_words, samples_behind
 from .metrics import PERCENTILES, Metric, belongs, default_metrics, format_number, metric_for, summary_basis
 
 SPREAD_MARK = 0.10
@@ -50,6 +50,7 @@ class Table:
     legend: list[str] = field(default_factory=list)  # what the marks in this table mean, once
     trials: list[list[int | None]] = field(default_factory=list)  # trials run per cell (CSV)
     placements: list[list[str | None]] = field(default_factory=list)  # each cell's placement (CSV)
+    transports: list[str] = field(default_factory=list)  # each row's transport (its label may carry a mark)
 
 
 def patterns_in(result: dict[str, Any]) -> list[str]:
@@ -103,7 +104,9 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     # The placement most cells share goes in the title; rows placed otherwise (busy-pollers) say so.
     placed = [c.get("placement") for c in cells if c["status"] == "ok" and c.get("placement")]
     common = max(dict.fromkeys(placed), key=placed.count) if placed else None
-    exceptions = False
+    row_places = {name: next((c.get("placement") for c in cells if c["transport"] == name and c["status"] == "ok"
+                              and c.get("placement")), None) for name in transports}
+    marks_of = placement_marks([w for w in row_places.values() if w and w != common])
     rows: list[list[str]] = []
     values: list[list[float | None]] = []
     ranges: list[list[tuple[float, float] | None]] = []
@@ -113,12 +116,8 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     extra: dict[str, list[list[float | None]]] = {"reordered": [], "duplicated": []} if is_delivery else {}
     for name in transports:
         row_cells = [by_key.get((name, s)) for s in sizes]
-        label = name
-        where = next((c.get("placement") for c in row_cells if c and c["status"] == "ok"), None)
-        if where and where != common:
-            label = f"{name} [{where}]"
-            exceptions = True
-        row: list[str] = [label]
+        where = row_places[name]
+        row: list[str] = [f"{name} {marks_of[where]}" if where in marks_of else name]
         vals: list[float | None] = []
         for c in row_cells:
             if c is None:
@@ -158,7 +157,7 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
         for key in extra:
             extra[key].append([delivery(c)[key] if c and c["status"] == "ok" else None for c in row_cells])
     trials = result.get("config", {}).get("trials", 1)
-    where = f"; {common}{' unless noted' if exceptions else ''}" if common else ""
+    where = f"; {common}{' unless marked' if marks_of else ''}" if common else ""
     heading = ("messages lost (%) / reordered / duplicated" if is_delivery else metric.heading())
     plural = "s" if trials != 1 else ""
     measured = [c for c in cells if c["status"] == "ok"]
@@ -169,8 +168,9 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     title = f"{pattern}: {heading}; {basis}{sample_count(measured, metric)}{where}"
     legend = [text for mark, text in (("delivery", DELIVERY_LEGEND), ("range", RANGE_LEGEND),
                                       ("loss", LOSS_LEGEND)) if mark in marks]
+    legend += [f"{mark} = {placement_words(where)}" for where, mark in marks_of.items()]
     return Table(pattern, metric, title, ["transport", *(format_size(s) for s in sizes)], sizes, rows,
-                 values, notes, ranges, losses, extra, legend, counts, placements)
+                 values, notes, ranges, losses, extra, legend, counts, placements, transports=transports)
 
 
 def sample_count(cells: list[dict[str, Any]], metric: Metric) -> str:
@@ -218,17 +218,24 @@ def applicable(result: dict[str, Any], pattern: str, metric_key: str) -> bool:
             or not any(c["status"] == "ok" for c in cells))
 
 
-def render_text(table: Table, tablefmt: str = "simple") -> str:
-    """A terminal ("simple"), GitHub/Markdown ("github"/"pipe") or other tabulate format, with notes and legend."""
-    from tabulate import tabulate
+def render_text(table: Table, tablefmt: str = "simple", width: int | None = None) -> str:
+    """A terminal ("simple"), GitHub/Markdown ("github"/"pipe") or other tabulate format, with notes and legend.
 
-    body = tabulate(table.rows, headers=table.columns, tablefmt=tablefmt, disable_numparse=True,
-                    colalign=("left", *("right",) * (len(table.columns) - 1)))
-    md = tablefmt in ("github", "pipe")
-    title = f"**{table.title}**" if md else table.title
-    notes = "".join(f"\n[{i}] {text}" + ("  " if md else "") for i, text in enumerate(table.notes, 1))
-    legend = "".join(f"\n{text}" + ("  " if md else "") for text in table.legend)
-    return f"{title}\n\n{body}\n{notes}{legend}".rstrip() + "\n"
+    Markdown is left to its renderer. Any other format fits ``width`` columns (default: the terminal's): title,
+    notes and legend wrap at word boundaries and a table too wide is laid out narrower (see ipclab.report.layout).
+    """
+    from .layout import fit, terminal_width, wrap
+
+    if tablefmt in ("github", "pipe"):
+        body = fit(table.columns, table.rows, 10**6, tablefmt)[0]
+        notes = "".join(f"\n[{i}] {text}  " for i, text in enumerate(table.notes, 1))
+        legend = "".join(f"\n{text}  " for text in table.legend)
+        return f"**{table.title}**\n\n{body}\n{notes}{legend}".rstrip() + "\n"
+    width = width or terminal_width()
+    body = "\n\n".join(fit(table.columns, table.rows, width, tablefmt))
+    notes = "".join("\n" + wrap(f"[{i}] {text}", width, len(f"[{i}] ")) for i, text in enumerate(table.notes, 1))
+    legend = "".join("\n" + wrap(text, width, 2) for text in table.legend)
+    return f"{wrap(table.title, width, 2)}\n\n{body}\n{notes}{legend}".rstrip() + "\n"
 
 
 CSV_COLUMNS = ["pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max", "loss_pct",
@@ -256,7 +263,7 @@ def render_csv(tables: list[Table]) -> str:
     writer.writerow(CSV_COLUMNS)
     for t in tables:
         for r, (row, vals) in enumerate(zip(t.rows, t.values)):
-            name = row[0].split(" [")[0]
+            name = t.transports[r] if t.transports else row[0]
             for i, (size, text, value) in enumerate(zip(t.sizes, row[1:], vals)):
                 status = "ok" if value is not None else (text.split(" ")[0] if text else "missing")
                 span = t.ranges[r][i] if t.ranges else None
@@ -278,7 +285,7 @@ def render_csv(tables: list[Table]) -> str:
 
 def render_json(tables: list[Table]) -> str:
     return strict_json([{"pattern": t.pattern, "metric": t.metric.key, "unit": t.metric.unit, "title": t.title,
-                        "sizes": t.sizes, "transports": [r[0] for r in t.rows], "values": t.values,
+                        "sizes": t.sizes, "transports": t.transports or [r[0] for r in t.rows], "values": t.values,
                         "ranges": [[list(s) if s else None for s in row] for row in t.ranges],
                         "loss_pct": t.losses, **t.extra, "notes": t.notes, "legend": t.legend}
                        for t in tables], indent=1) + "\n"
@@ -295,7 +302,7 @@ def build_tables(result: dict[str, Any], metrics: list[str] | None = None) -> li
     return tables
 
 
-TEXT_FORMATS = {"table": "simple", "github": "github", "markdown": "pipe"}
+TEXT_FORMATS = {"table": "simple", "github": "pipe", "markdown": "pipe"}  # github: an older name of markdown
 
 
 def render_tables(tables: list[Table], fmt: str) -> str:

@@ -25,29 +25,36 @@ DEFAULT_IDLE = 60.0
 DEFAULT_REQUEST = {"file": 1024}  # echo/time over UDP: the largest datagram
 
 CLIENTS = """\
-clients (copy-paste; PORT is the port the server prints when it starts):
-  echo   nc 127.0.0.1 PORT                 type lines, they come back; Ctrl-D (nc -N) to finish
+clients (copy-paste; PORT is the port the server prints when it starts; nc is Debian's
+netcat-openbsd: -N closes the sending side at the end of input, -w1 waits 1 s for a UDP reply):
+  echo   nc -N 127.0.0.1 PORT              type lines, they come back; Ctrl-D finishes
          socat - TCP:127.0.0.1:PORT
-         python3 -c "import socket as S; s=S.create_connection(('127.0.0.1',PORT)); s.send(b'hi'); print(s.recv(99))"
+         python3 -c "import socket as S; s=S.create_connection(('127.0.0.1',PORT)); \\
+s.send(b'hi'); print(s.recv(99))"
   echo --udp
-         nc -u 127.0.0.1 PORT              each line is one datagram, echoed back
-         python3 -c "import socket as S; s=S.socket(S.AF_INET,S.SOCK_DGRAM); s.sendto(b'hi',('127.0.0.1',PORT)); \\
-print(s.recv(99))"
-  time   nc 127.0.0.1 PORT                 prints one line (ISO 8601 and ctime) and closes
-         python3 -c "import socket as S; print(S.create_connection(('127.0.0.1',PORT)).recv(99).decode())"
+         nc -u -w1 127.0.0.1 PORT          each line is one datagram, echoed back
+         python3 -c "import socket as S; s=S.socket(S.AF_INET,S.SOCK_DGRAM); \\
+s.sendto(b'hi',('127.0.0.1',PORT)); print(s.recv(99))"
+  time   nc -N 127.0.0.1 PORT </dev/null   prints one line (ISO 8601 and ctime) and closes
+         python3 -c "import socket as S; \\
+print(S.create_connection(('127.0.0.1',PORT)).recv(99).decode())"
   time --udp
-         echo | socat - UDP:127.0.0.1:PORT      any datagram gets the time line back
-  file   printf 'hello.txt\\n' | nc 127.0.0.1 PORT    reply: "OK <length>" line + bytes, or "ERR <length>" + reason
-         python3 -c "import socket as S; s=S.create_connection(('127.0.0.1',PORT)); s.send(b'hello.txt\\n'); \\
-print(s.makefile('rb').read())"
+         echo | nc -u -w1 127.0.0.1 PORT   any datagram gets the time line back
+         echo | socat - UDP:127.0.0.1:PORT
+  file   printf 'hello.txt\\n' | nc -N 127.0.0.1 PORT
+         reply: "OK <length>" + the bytes, or "ERR <length>" + why
+         python3 -c "import socket as S; s=S.create_connection(('127.0.0.1',PORT)); \\
+s.send(b'hello.txt\\n'); print(s.makefile('rb').read())"
   --unix PATH (any service)
-         nc -U PATH                        socat - UNIX-CONNECT:PATH
-         python3 -c "import socket as S; s=S.socket(S.AF_UNIX); s.connect('PATH'); s.send(b'hi'); print(s.recv(99))"
+         nc -N -U PATH                     socat - UNIX-CONNECT:PATH
+         python3 -c "import socket as S; s=S.socket(S.AF_UNIX); s.connect('PATH'); \\
+s.send(b'hi'); print(s.recv(99))"
 
-limits: at most --max-clients connections (the next is refused: file says "ERR ... busy"); a client without
-progress for --idle-timeout seconds is dropped, and so is one that reads none of its replies for that long; file:
-the request must be whole --idle-timeout seconds after connecting. A client that does not read its replies is not
-read either (bounded buffer per client).
+limits: at most --max-clients connections; the next one reads "ipclab: server busy
+(N connections), try again later" (file: "ERR ... busy: ...") and is closed. A client without
+progress for --idle-timeout seconds is dropped, and so is one that reads none of its replies for
+that long; file: the request must be whole --idle-timeout seconds after connecting. A client that
+does not read its replies is not read either (bounded buffer per client).
 Ctrl-C / SIGTERM stop the server cleanly: exit status 130 / 143, Unix socket removed.
 """
 
@@ -184,15 +191,30 @@ def make_service(cfg: ServerConfig) -> Service:
 
 
 def _try_line(cfg: ServerConfig, where: str) -> str:
+    """A client command for netcat-openbsd (Debian's nc) that works against this server as it was started."""
     if cfg.kind == "unix":
-        return f"nc -U {cfg.path}" if cfg.service != "file" else f"printf 'NAME\\n' | nc -U {cfg.path}"
+        return f"printf 'NAME\\n' | nc -N -U {cfg.path}" if cfg.service == "file" else f"nc -N -U {cfg.path}"
     host, _, port = where.split(" ", 1)[1].rpartition(":")
-    host = host.strip("[]")
+    host = dialable(host.strip("[]"))
     if cfg.kind == "udp":
-        return f"nc -u {host} {port}"
+        return f"echo | nc -u -w1 {host} {port}" if cfg.service == "time" else f"nc -u -w1 {host} {port}"
     if cfg.service == "file":
-        return f"printf 'NAME\\n' | nc {host} {port}"
-    return f"nc {host} {port}"
+        return f"printf 'NAME\\n' | nc -N {host} {port}"
+    if cfg.service == "time":
+        return f"nc -N {host} {port} </dev/null"
+    return f"nc -N {host} {port}"
+
+
+def dialable(host: str) -> str:
+    """The address a client on this machine dials: a wildcard (0.0.0.0, ::) is no address to connect to, so the
+    loopback address of its family stands for it."""
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "::1"
+    return host
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -219,7 +241,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"ipclab: warning: listening on {cfg.host}: reachable from other machines", file=sys.stderr)
         root = f" serving {cfg.root}" if cfg.root else ""
         print(f"{cfg.service} server listening on {where}{root} (pid {os.getpid()}); Ctrl-C stops it", flush=True)
-        print(f"try: {_try_line(cfg, where)}", flush=True)
+        hint = _try_line(cfg, where)
+        if cfg.kind != "unix" and dialable(cfg.host) != cfg.host:
+            hint += "   (from another machine: this machine's address instead)"
+        print(f"try: {hint}", flush=True)
         server.serve_forever()
     except Stop as exc:
         stopped = exc

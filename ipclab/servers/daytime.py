@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from .echo import busy_line
 from .loop import Conn
 
 
@@ -41,5 +42,5 @@ class TimeService:
     def on_datagram(self, data: bytes) -> bytes | None:
         return time_line()
 
-    def busy(self) -> bytes:
-        return b""
+    def busy(self, limit: int) -> bytes:
+        return busy_line(limit)  # not a time line: a client parsing one fails loudly, not on an empty reply

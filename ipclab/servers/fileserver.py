@@ -167,5 +167,5 @@ class FileService:
     def on_datagram(self, data: bytes) -> bytes | None:
         return None  # never reached: the command refuses --udp for the file server
 
-    def busy(self) -> bytes:
-        return error_reply("busy", "too many clients (--max-clients); try again later")
+    def busy(self, limit: int) -> bytes:
+        return error_reply("busy", f"too many clients ({limit} connections, --max-clients); try again later")

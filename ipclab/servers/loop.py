@@ -8,7 +8,8 @@ Many clients at once, none able to hold the others up:
   dropped, which is how a stalled client (connects and sends nothing, or never reads) ends; so is one whose
   replies wait for --idle-timeout without a byte taken, however much it keeps sending, and (for a one-request
   service: file) one whose request is not whole --idle-timeout after the accept, however it trickles in;
-- at most --max-clients connections: the next one gets the service's "busy" reply (if any) and is closed;
+- at most --max-clients connections: the next one gets the service's "busy" reply and is closed (a client
+  never takes a silent end of stream for an answer);
 - a finished connection is closed gracefully ("lingering close"): the server shuts its sending side, discards what
   the client still sends until the client closes (or LINGER seconds pass), so a request still in flight cannot
   turn the close into a reset that destroys the reply before the client has read it.
@@ -199,7 +200,7 @@ class Server:
                     continue
                 conn = Conn(sock, peer, counted=False)
                 self.conns[sock.fileno()] = conn
-                conn.write(self.service.busy())
+                conn.write(self.service.busy(self.cfg.max_clients))
                 conn.finish()
                 conn.done = True
             else:
