@@ -145,8 +145,8 @@ def test_each_footnote_once_numbered_across_the_page_and_each_mark_names_its_cel
     checked = 0
     for table, parsed in zip(tables, page.tables):
         assert parsed[0] == table.columns
-        for row in parsed[1:]:
-            transport = row[0].split(" [")[0]
+        for r, row in enumerate(parsed[1:]):
+            transport = table.transports[r] if table.transports else row[0].split(" [")[0]
             for size, figure in zip(table.sizes, row[1:]):
                 cell = cells[(table.pattern, transport, size)]
                 if cell["status"] == "n/a":

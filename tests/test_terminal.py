@@ -273,6 +273,8 @@ def two_results(tmp_path) -> tuple[str, str]:
 
 
 class Cells(HTMLParser):
+    """Each table row as its cells' text (a cell's figure may be split into spans: joined with spaces)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[list[str]] = []
@@ -281,14 +283,19 @@ class Cells(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "tr":
             self.rows.append([])
-        self.cell = tag in ("td", "th")
+        elif tag in ("td", "th") and self.rows:
+            self.cell = True
+            self.rows[-1].append("")
 
     def handle_endtag(self, tag: str) -> None:
-        self.cell = False
+        if tag in ("td", "th"):
+            self.cell = False
+            if self.rows and self.rows[-1]:
+                self.rows[-1][-1] = " ".join(self.rows[-1][-1].split())
 
     def handle_data(self, data: str) -> None:
         if self.cell and self.rows:
-            self.rows[-1].append(data)
+            self.rows[-1][-1] += " " + data
 
 
 def test_compare_writes_text_markdown_latex_and_html(capsys, two_results) -> None:
