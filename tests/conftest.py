@@ -17,6 +17,11 @@ import time
 import psutil
 import pytest
 
+# numpy (pandas, in the notebook tests) starts a pool of native BLAS threads at import, which cannot be made to
+# block signals: the in-process tests of the signal transport would then skip. One thread: no pool.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 pytest_plugins = ["tiering"]  # the fast tier is enforced: an unmarked test may not start a process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
