@@ -21,7 +21,9 @@ from ..errors import ConfigError
 
 
 def _fmt(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30)
+    from .common import Formatter
+
+    return Formatter(prog, max_help_position=30)
 
 
 def add_parser(subparsers: Any) -> None:

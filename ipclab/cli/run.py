@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_run_tables(result, args.format, config.extra.get("metrics")))
     # The same lines `ipclab report` prints for this result: one advice engine, the same figures considered.
     for line in run_warnings(result):
-        print(f"ipclab: warning: {line}", file=sys.stderr)
+        print(_fit_stderr(f"ipclab: warning: {line}"), file=sys.stderr)
     failed = [c for c in result["cells"] if c["status"] == "failed"]
     for c in failed:
         print(f"ipclab: failed: {c['pattern']} {c['transport']} {c['size_bytes']} B: {c['reason']}", file=sys.stderr)
@@ -166,6 +166,15 @@ def render_run_tables(result: dict[str, Any], fmt: str, metrics: list[str] | Non
     from ..report.tables import render_run_tables as render
 
     return render(result, fmt, metrics)
+
+
+def _fit_stderr(line: str) -> str:
+    """A warning as one line for a pipe or a log (greppable), wrapped at words for a person at a terminal."""
+    if not sys.stderr.isatty():
+        return line
+    from ..report.layout import terminal_width, wrap
+
+    return wrap(line, terminal_width(), indent=4)
 
 
 def run_warnings(result: dict[str, Any]) -> list[str]:

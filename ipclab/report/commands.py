@@ -155,9 +155,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                            command=html.command_text(["ipclab", *argv]))
     else:  # table, github, markdown: the tables exactly as `ipclab run` prints them, with context and warnings
         from ..engine.remote import describe
+        from .layout import terminal_width, wrap
 
         line = context_line(result)
-        text = (f"_{line}_\n\n" if fmt != "table" else f"{line}\n\n")
+        # Wrapped at words for a person at a terminal; one line per warning in a file or a pipe (greppable, and
+        # the same lines `run` prints to stderr).
+        width = terminal_width() if not args.output and sys.stdout.isatty() else 10**6
+        text = (f"_{line}_\n\n" if fmt != "table" else f"{wrap(line, width)}\n\n")
         hosts = describe(result.get("metadata", {}))  # a run across hosts: both hosts and the link, as run said
         if hosts:
             text += f"{hosts}\n\n"
@@ -165,7 +169,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if warnings:
             md = fmt != "table"
             head = "**Warnings**\n\n" if md else "warnings:\n"
-            text += "\n" + head + "".join(f"- {w}\n" if md else f"  - {w}\n" for w in warnings)
+            text += "\n" + head + "".join(f"- {w}\n" if md else wrap(f"  - {w}", width, indent=4) + "\n"
+                                           for w in warnings)
     if fmt not in ("csv", "json", "html"):  # (CSV: see csv_cell; JSON escapes controls; HTML: html.escape)
         text = terminal_text(text)  # names and reasons from the file: no escape sequence reaches a terminal
     write_output(text, args.output, args.force)
