@@ -51,6 +51,7 @@ SPEC = PatternSpec(
     quantiles_key="owl_quantiles_ns",
     distribution="one-way latency under load",
     default_run=True,
+    paced="message",  # --rate: the producer sends on a schedule (patterns/paced.py)
 )
 
 
@@ -58,6 +59,10 @@ roles = pair_roles
 
 
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
+    if ctx.rate is not None and role != "server":  # --rate: a paced producer (the consumer is the same)
+        from .paced import producer
+
+        return producer(channel, ctx)
     if role == "server":
         if ctx.reliable and ctx.count is not None:
             return _consumer_counted(channel, ctx)

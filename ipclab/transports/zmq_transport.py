@@ -157,6 +157,22 @@ class ZmqChannel(BoundChannel):
 
         self.recv_into = recv_into  # type: ignore[method-assign]
 
+    waits_readable = True
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """zmq_poll on the socket. Its timeout is in whole milliseconds: rounded down, so a wait never outlasts
+        what was asked (under 1 ms it just looks and returns False early, which callers allow for)."""
+        import zmq
+
+        sock, pollin = self.sock, zmq.POLLIN
+
+        def wait_readable(timeout_s: float) -> bool:
+            ms = 0 if timeout_s <= 0 else int(timeout_s * 1000)
+            return bool(sock.poll(ms, pollin))
+
+        self.wait_readable = wait_readable  # type: ignore[method-assign]
+        return wait_readable(timeout_s)
+
     def set_timeout(self, seconds: float | None) -> None:
         import zmq
 
