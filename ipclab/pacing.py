@@ -7,9 +7,21 @@ to answer. So an open-loop client first lowers its timer slack to 1 us (prctl PR
 slack is per thread and the worker's main thread is the only one that paces), then sleeps until SPIN_NS before
 the due time and spins on the clock (or on a readiness look) for the rest.
 
-Measured on this 2-vCPU VM, pipe pingpong at 10,000/s, 64 B (see the issue note for the table): with the
-default 50 us slack and no spinning, achieved 9,92x/s and lag p50 ~60 us; slack 1 us and SPIN_NS 20 us gave
-achieved within 0.1 % and lag p50 of a few us. A longer spin bought nothing measurable and costs CPU.
+Measured (2-vCPU VM, load average 8 from other jobs, the pacing loop alone pinned to one CPU, lag = actual minus
+intended send time; achieved is within 0.03 % of offered in every row, so the lag decides):
+
+    rate    timer slack    spin     lag p50
+    1000    50 us (default)  0 us    90 us
+    1000    50 us           20 us    71 us
+    1000    1 us             0 us    32 us
+    1000    1 us            20 us     4 us      <- chosen: a few us, 2-3 % CPU
+    1000    1 us            60 us     0 us      (twice the CPU at 10,000/s, and worse p50 there: 259 us)
+    10000   50 us           20 us    56 us
+    10000   1 us            20 us     9 us
+
+p99 lag was 0.6-6 ms in every row: on a machine that busy the client sometimes waits for a CPU, which no pacing
+can help (the lag figures of every cell say how much). Through a pipe (pingpong, 64 B) the chosen setting gave
+achieved 1,000.0/s and 9,947-10,000/s, lag p50 8-20 us.
 
 The schedule is integer nanoseconds on perf_counter_ns (CLOCK_MONOTONIC on Linux, shared by the processes of
 one host): ``due(i) = t0 + int(i * period)``, ``period = 1e9 / R`` as a float (exact to well under 1 ns for the

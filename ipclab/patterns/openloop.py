@@ -13,7 +13,7 @@ Figures of a trial (raw, per request):
 
 In flight: at most ``in_flight_cap`` requests are outstanding, so that the answers never fill the channel while
 the client is blocked sending (a full echo direction would block the server, then both ends wait forever): 32 KiB
-of answers, at most 256 requests, and no more than a channel's own depth (``in_flight_limit``, e.g. a POSIX
+of answers, at most 128 requests, and no more than a channel's own depth (``in_flight_limit``, e.g. a POSIX
 queue's msg_max). At the cap the client waits for the oldest answer before it sends again; such a send is late,
 its lag says so, and its latency still counts from the intended time, so nothing is hidden.
 
@@ -44,7 +44,7 @@ from .common import (
 from .loops import HISTOGRAMS, latency_figures, send_markers
 
 IN_FLIGHT_BYTES = 32 * 1024
-IN_FLIGHT_MAX = 256
+IN_FLIGHT_MAX = 128
 MAX_REQUESTS = 1 << 21
 BLOCK_S = 1.0  # one wait for an answer at the in-flight cap (reliable: waited again until it comes)
 NO_READINESS = ("{name} cannot wait for an answer without receiving it (no wait_readable), so requests cannot be "
