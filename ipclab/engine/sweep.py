@@ -8,9 +8,10 @@ ipclab.engine.supervise; how workers start from the launcher (a fresh process pe
 
 Rates (--rate): a pattern that declares ``paced`` gets one cell per rate (None = max = closed loop, the cell as
 it always was; an open-loop cell carries "rate"). A pattern that declares nothing to pace gets its closed-loop
-cell only, once, whatever the rates: its figures do not depend on a rate, and refusing a mixed selection
-(``-p pingpong,burst --rate 1000,max``) would make the user run it twice (options.py refuses --rate only when
-no selected pattern can be paced). An open-loop cell whose achieved rate falls more than SATURATED below the
+cell only, once, whatever the rates: its figures do not depend on a rate, and refusing a mixed selection (a
+request pattern and one without requests, with --rate 1000,max) would make the user run it twice (options.py
+refuses --rate only when no selected pattern can be paced). An open-loop cell whose achieved rate falls more
+than SATURATED below the
 offered one is marked with a "saturated" warning.
 """
 
