@@ -38,6 +38,7 @@ DEFAULT_SIZES = (64, 4 * KiB, 64 * KiB)
 # late by more than the period, so the figures would measure the harness, not the mechanism.
 MAX_RATE = 1_000_000.0
 RATE_SUFFIXES = {"k": 1e3, "m": 1e6}
+MAX_PACED = 1 << 21  # requests of one open-loop trial: three 8-byte samples each stay under 48 MiB
 
 
 def default_patterns() -> tuple[str, ...]:

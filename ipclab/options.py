@@ -271,6 +271,10 @@ def _check_rates(kwargs: dict[str, Any], labels: Mapping[str, str]) -> None:
     selected pattern can be paced: the user asked for a schedule nothing would follow."""
     if all(rate is None for rate in kwargs.get("rates", (None,))):
         return
+    count = kwargs.get("count")
+    if count is not None and count > cfg.MAX_PACED:
+        raise ConfigError(f"{labels.get('count', '--count')}: {count} is out of range with --rate; an open-loop "
+                          f"trial holds at most {cfg.MAX_PACED} requests (memory bound); use a smaller count")
     specs = {spec.name: spec for spec in _specs()}
     chosen = kwargs.get("patterns") or cfg.default_patterns()
     if any(specs[name].paced for name in chosen):

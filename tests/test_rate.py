@@ -175,3 +175,43 @@ def test_in_flight_cap_bounds_the_answers_in_the_channel() -> None:
     assert openloop.in_flight_cap(Plain(), 1 << 20) == 1
     assert openloop.in_flight_cap(Queue(), 64) == 10
     assert math.isfinite(pacing.SPIN_NS)
+
+
+def test_an_open_loop_count_beyond_the_memory_bound_is_refused(capsys) -> None:
+    from ipclab.config import MAX_PACED
+
+    err = one_error(capsys, ["run", "-p", "pingpong", "--rate", "1000", "-n", str(MAX_PACED + 1), "-t", "pipe"])
+    assert "--count" in err and str(MAX_PACED) in err
+    assert one_error(capsys, ["run", "-p", "pingpong", "--rate", "0", "-t", "pipe"])
+
+
+def _inline(**config):
+    from ipclab import runner
+    from ipclab.engine.inline import Inline
+    from ipclab.engine.supervise import Timing
+
+    launcher = Inline()
+    r = runner.Runner(RunConfig(transports=("loopback",), sizes=(64,), **config), metadata={}, launcher=launcher,
+                      timing=Timing(setup=5.0))
+    try:
+        return r.run()["cells"]
+    finally:
+        assert launcher.alive() == []
+
+
+def test_a_channel_that_cannot_wait_makes_the_open_loop_cell_na_and_keeps_the_closed_one() -> None:
+    """The in-process loopback channel has no readiness wait: the client says so, releases the server with the
+    end marker, and the cell is n/a with the reason; its count is the default of about a second of requests."""
+    opened, closed = _inline(patterns=("pingpong",), rates=(1000.0, None), warmup=2)
+    assert opened["status"] == "n/a" and "wait_readable" in opened["reason"] and "--rate max" in opened["reason"]
+    assert opened["rate"] == 1000.0 and opened["count"] == paced_count(1000.0) == 1000
+    assert closed["status"] == "ok" and "rate" not in closed
+
+
+def test_a_paced_stream_needs_no_readiness() -> None:
+    (cell,) = _inline(patterns=("stream",), rates=(20000.0,), count=200, warmup=2)
+    assert cell["status"] == "ok", cell["reason"]
+    m = cell["trials"][0]["metrics"]
+    assert m["received"] == 200 and m["offered_msg_s"] == 20000.0 and "lag_p50_us" in m
+    assert set(cell["trials"][0]["histograms"]) == {"owl", "lag"}
+    assert m["msg_s"] <= 20000.0 * 1.05  # the schedule, not the mechanism, sets the pace

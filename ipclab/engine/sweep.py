@@ -206,6 +206,9 @@ class Runner:
                 figures["foreign"] = foreign
                 cell["warnings"].append(warning("foreign", f"trial {trial + 1}: {foreign} peer(s) from outside "
                                                            "the run knocked and were refused (not counted)"))
+            if figures.get("window_capped"):
+                cell["warnings"].append(warning("capped", f"trial {trial + 1}: the paced window ended after "
+                                                          f"{openloop.MAX_REQUESTS:,} requests (the memory bound)"))
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))

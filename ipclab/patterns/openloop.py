@@ -18,7 +18,8 @@ queue's msg_max). At the cap the client waits for the oldest answer before it se
 its lag says so, and its latency still counts from the intended time, so nothing is hidden.
 
 Memory: one 8-byte sample per request in three arrays, grown by doubling up to MAX_REQUESTS (2**21: 21 s at
-100,000/s, 48 MiB): a duration run ends its window there, as the closed loops end theirs at MAX_SAMPLES. The
+100,000/s, 48 MiB), whatever --count or --duration asked: the window ends there (figure ``window_capped``, a
+cell warning), as the closed loops end theirs at MAX_SAMPLES. The
 arrays, not a histogram, because folding samples into one inside the loop would stall the schedule it measures.
 
 Lossy transports: a request unanswered REPLY_TIMEOUT after its send is lost; a late or duplicated answer is stale
@@ -31,6 +32,7 @@ import time
 from typing import Any
 
 from .. import pacing
+from ..config import MAX_PACED
 from .common import (
     HEADER,
     HEADER_SIZE,
@@ -45,7 +47,7 @@ from .loops import HISTOGRAMS, latency_figures, send_markers
 
 IN_FLIGHT_BYTES = 32 * 1024
 IN_FLIGHT_MAX = 128
-MAX_REQUESTS = 1 << 21
+MAX_REQUESTS = MAX_PACED
 BLOCK_S = 1.0  # one wait for an answer at the in-flight cap (reliable: waited again until it comes)
 NO_READINESS = ("{name} cannot wait for an answer without receiving it (no wait_readable), so requests cannot be "
                 "in flight on a schedule; use --rate max (closed loop)")
@@ -105,7 +107,7 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
     mask = slots - 1
     sent_at = new_samples(slots)
     pending = bytearray(slots)
-    room = count if count is not None else 1 << 16
+    room = min(count if count is not None else 1 << 16, MAX_REQUESTS)
     lat, svc, lag = new_samples(room), new_samples(room), new_samples(room)
     sched = pacing.Schedule(ctx.rate)
     period = sched.period
@@ -169,13 +171,10 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
     end = None if ctx.duration is None else t0 + int(ctx.duration * 1e9)
     while True:
         due = t0 + int(i * period)
-        if count is not None:
-            if i == count:
-                break
-        elif due >= end:  # type: ignore[operator]
+        if i == count or count is None and due >= end:  # type: ignore[operator]
             break
-        elif i == len(lag) and (i >= MAX_REQUESTS or not grow(lag)):
-            capped = True  # the window ends here: memory stays bounded
+        if i == len(lag) and (i >= MAX_REQUESTS or not grow(lag)):
+            capped = True  # the window ends here (a count or duration beyond MAX_REQUESTS): memory stays bounded
             break
         while True:
             now = clock()

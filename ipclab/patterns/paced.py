@@ -41,7 +41,7 @@ def producer(ch: Any, ctx: Context) -> dict[str, Any]:
             seqv[0] = seq & mask  # type: ignore[index]
         send(smv)
     count = ctx.count
-    lag = new_samples(count if count is not None else 1 << 16)
+    lag = new_samples(min(count if count is not None else 1 << 16, MAX_REQUESTS))
     sched = pacing.Schedule(ctx.rate)
     spin = pacing.SPIN_NS
     sleep = time.sleep
@@ -53,13 +53,10 @@ def producer(ch: Any, ctx: Context) -> dict[str, Any]:
     capped = False
     while True:
         due = t0 + int(i * period)
-        if count is not None:
-            if i == count:
-                break
-        elif due >= end:  # type: ignore[operator]
+        if i == count or count is None and due >= end:  # type: ignore[operator]
             break
-        elif i == len(lag) and (i >= MAX_REQUESTS or not grow(lag)):
-            capped = True
+        if i == len(lag) and (i >= MAX_REQUESTS or not grow(lag)):
+            capped = True  # as openloop.client: the window ends at MAX_REQUESTS
             break
         seq = warmup + i
         if hdr:
