@@ -33,6 +33,8 @@ from typing import Any
 
 from .. import pacing
 from ..config import MAX_PACED
+from ..declarations import Metric, Per
+from .base import latency_metrics
 from .common import (
     HEADER,
     HEADER_SIZE,
@@ -53,6 +55,20 @@ NO_READINESS = ("{name} cannot wait for an answer without receiving it (no wait_
                 "in flight on a schedule; use --rate max (closed loop)")
 SMALL = (f"open-loop requests are matched to their answers by the sequence number in the {HEADER_SIZE}-byte "
          f"header; use {HEADER_SIZE} B or more")
+
+
+def paced_metrics(what: str, plural: str, per: Per, answers: bool = True) -> tuple[Metric, ...]:
+    """The declared figures of a pattern's open-loop cells: schedule lag, offered and achieved rate, and for a
+    pattern with answers the service time (``what`` timed from the actual send) and the most in flight."""
+    out = latency_metrics("lag", "schedule lag (actual minus intended send time)", per)
+    if answers:
+        out += latency_metrics("service", f"{what} from the actual send (service time)", per)
+    out += (Metric("offered_msg_s", "offered rate (--rate)", f"{plural}/s", True, per),
+            Metric("achieved_msg_s", "achieved rate (sent per second, first intended to last actual send)",
+                   f"{plural}/s", True, per))
+    if answers:
+        out += (Metric("in_flight_max", f"most {plural} outstanding at once", "", False, per),)
+    return out
 
 
 def not_applicable(size: int, rate: float | None) -> str | None:

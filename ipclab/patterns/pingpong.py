@@ -47,7 +47,8 @@ SPEC = PatternSpec(
     # A round trip is two messages (ping and echo): its rate, CPU time and loss are counted per round trip.
     metrics=latency_metrics("rtt", "round trip", "round trip")
     + counted_per("round trip", "round trips", rate="round trips per second (1 / mean round trip)",
-                  detail="2 messages"),
+                  detail="2 messages")
+    + openloop.paced_metrics("round trip", "round trips", "round trip"),
     tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
     report_tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
     sample_key="round_trips",

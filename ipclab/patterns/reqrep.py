@@ -41,7 +41,8 @@ SPEC = PatternSpec(
     labels=LABELS,
     metrics=latency_metrics("ttlb", "request to last reply byte", "request")
     + counted_per("request", "requests", rate="requests per second (1 / mean TTLB)", detail="request + S-byte reply")
-    + (Metric("mb_s", "reply bytes per second of request time (S / mean TTLB)", "MB/s", True, "request"),),
+    + (Metric("mb_s", "reply bytes per second of request time (S / mean TTLB)", "MB/s", True, "request"),)
+    + openloop.paced_metrics("request to last reply byte", "requests", "request"),
     tables=("ttlb_p50_us", "ttlb_p99_us", "mb_s", "cpu_us_msg"),
     sample_key="requests",
     quantiles_key="ttlb_quantiles_ns",
