@@ -36,14 +36,17 @@ def test_open_loop_p99_shows_the_stall_the_closed_loop_hides(cli, tmp_path) -> N
     assert opened["rate"] == 1000.0 and "rate" not in closed
     o, c = opened["summary"], closed["summary"]
     stall_us = EVERY_S * 1e6
-    # Two stalls of 100 ms in 2,000 requests 1 ms apart: ~200 answers 0-100 ms late, 10 % of them.
-    assert o["rtt_p99_us"] >= 0.2 * stall_us, o
+    # Two stalls of 100 ms in 2,000 requests 1 ms apart: ~100 requests each wait out what is left of a stall,
+    # 100, 99, ... 1 ms: 200 answers (10 %) spread evenly over 0-100 ms, so the p99 (the 20th largest) is ~90 ms.
+    # Measured: 90.5 ms. A loaded machine adds a few ms either way, never a factor.
+    assert 0.5 * stall_us <= o["rtt_p99_us"] <= 1.5 * stall_us, o
     assert o["rtt_max_us"] >= 0.7 * stall_us
     # The closed loop's two stalled round trips are 0.1 % of its samples: its p99 is an ordinary round trip.
     assert c["rtt_max_us"] >= 0.7 * stall_us
     assert c["rtt_p99_us"] < 0.1 * stall_us, c
-    # From the actual send, the requests queued behind the stall wait less than from the intended one
-    assert o["service_p50_us"] <= o["rtt_p50_us"]
+    # The sends kept to the schedule (the pipe took every request): from the actual send the queued requests
+    # waited nearly as long; the two differ by the schedule lag alone
+    assert o["service_p50_us"] <= o["rtt_p50_us"] and o["service_max_us"] <= o["rtt_max_us"]
     assert o["in_flight_max"] >= 20  # requests stayed in flight while the server slept
     assert o["offered_msg_s"] == 1000.0
 

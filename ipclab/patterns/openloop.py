@@ -8,7 +8,8 @@ come (``Channel.wait_readable``) and matches each to its request by the sequence
 
 Figures of a trial (raw, per request):
 - ``samples``: answer received minus the request's INTENDED send time (the pattern's latency prefix);
-- ``service``: answer received minus the request's actual send time (what a closed loop would have timed);
+- ``service``: answer received minus the request's actual send time (queueing behind earlier requests included;
+  it differs from ``samples`` by the lag alone, so it shows how much of a latency the harness's late send was);
 - ``lag``: actual minus intended send time, one per request sent: the harness's own error.
 
 In flight: at most ``in_flight_cap`` requests are outstanding, so that the answers never fill the channel while
