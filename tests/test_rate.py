@@ -215,3 +215,10 @@ def test_a_paced_stream_needs_no_readiness() -> None:
     assert m["received"] == 200 and m["offered_msg_s"] == 20000.0 and "lag_p50_us" in m
     assert set(cell["trials"][0]["histograms"]) == {"owl", "lag"}
     assert m["msg_s"] <= 20000.0 * 1.05  # the schedule, not the mechanism, sets the pace
+
+
+def test_unsent_counts_the_requests_a_duration_run_had_due() -> None:
+    # 1 s at 1000/s from t0 = 0: requests 0..999 are due before the end
+    assert openloop.unsent(1_000_000_000, 0, 1e6, 1000) == 0
+    assert openloop.unsent(1_000_000_000, 0, 1e6, 400) == 600
+    assert openloop.unsent(None, 0, 1e6, 5) == 0  # a count run sends them all, however late

@@ -29,6 +29,7 @@ Lossy transports: a request unanswered REPLY_TIMEOUT after its send is lost; a l
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -66,7 +67,8 @@ def paced_metrics(what: str, plural: str, per: Per, answers: bool = True) -> tup
         out += latency_metrics("service", f"{what} from the actual send (service time)", per)
     out += (Metric("offered_msg_s", "offered rate (--rate)", f"{plural}/s", True, per),
             Metric("achieved_msg_s", "achieved rate (sent per second, first intended to last actual send)",
-                   f"{plural}/s", True, per))
+                   f"{plural}/s", True, per),
+            Metric("unsent", f"{plural} due before the end of a duration run but never sent", "", False, per))
     if answers:
         out += (Metric("in_flight_max", f"most {plural} outstanding at once", "", False, per),)
     return out
@@ -188,8 +190,8 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
     end = None if ctx.duration is None else t0 + int(ctx.duration * 1e9)
     while True:
         due = t0 + int(i * period)
-        if i == count or count is None and due >= end:  # type: ignore[operator]
-            break
+        if i == count or count is None and (due >= end or last_send >= end):  # type: ignore[operator]
+            break  # a duration run also ends when the clock passes its end: sends still due are "unsent"
         if i == len(lag) and (i >= MAX_REQUESTS or not grow(lag)):
             capped = True  # the window ends here (a count or duration beyond MAX_REQUESTS): memory stays bounded
             break
@@ -227,15 +229,24 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
     send_markers(send, ctx.payload, lossy, rsize)
     return {"samples": encode_samples(lat, got), "service": encode_samples(svc, got), "lag": encode_samples(lag, i),
             "n": got, "sent": i, "lost": lost, "stale": stale, "corrupt": corrupt,
-            "schedule": schedule_raw(ctx.rate, i, t0, last_send, in_flight_max, cap, capped),
+            "schedule": schedule_raw(ctx.rate, i, t0, last_send, in_flight_max, cap, capped,
+                                     unsent(end, t0, period, i)),
             "probe": probe.result()}
 
 
+def unsent(end: int | None, t0: int, period: float, sent: int) -> int:
+    """Requests a duration run's schedule had due before its end that the sender never got to (0 with a count)."""
+    if end is None:
+        return 0
+    due = math.ceil((end - t0) / period)  # requests i with t0 + i * period < end
+    return max(0, due - sent)
+
+
 def schedule_raw(rate: float, sent: int, t0: int, last_send: int, in_flight_max: int | None, cap: int | None,
-                 capped: bool) -> dict[str, Any]:
+                 capped: bool, behind: int = 0) -> dict[str, Any]:
     """What a paced sender reports about its schedule (read by schedule_figures in the parent)."""
     return {"offered_msg_s": rate, "sent": sent, "t0_ns": t0, "last_send_ns": last_send,
-            "in_flight_max": in_flight_max, "in_flight_cap": cap, "capped": capped}
+            "in_flight_max": in_flight_max, "in_flight_cap": cap, "capped": capped, "unsent": behind}
 
 
 def answer_figures(raw: dict[str, Any], prefix: str) -> tuple[dict[str, Any], int]:
@@ -254,7 +265,8 @@ def answer_figures(raw: dict[str, Any], prefix: str) -> tuple[dict[str, Any], in
 def schedule_figures(raw_by_role: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The schedule figures of a paced trial, from whichever worker paced it (the one with "schedule"):
     ``lag_*_us`` (actual minus intended send time) with its histogram, ``offered_msg_s``, ``achieved_msg_s``
-    (pacing.achieved_rate), ``in_flight_max`` (most requests outstanding at once; absent for a stream)."""
+    (pacing.achieved_rate), ``unsent`` (a duration run: requests due before its end never sent, because the
+    sender fell behind), ``in_flight_max`` (most requests outstanding at once; absent for a stream)."""
     for raw in raw_by_role.values():
         sched = raw.get("schedule")
         if sched is None:
@@ -262,6 +274,7 @@ def schedule_figures(raw_by_role: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out, _, _ = latency_figures(raw["lag"], "lag")
         out.update(offered_msg_s=sched["offered_msg_s"],
                    achieved_msg_s=pacing.achieved_rate(sched["sent"], sched["t0_ns"], sched["last_send_ns"]))
+        out["unsent"] = sched.get("unsent", 0)
         if sched.get("in_flight_max") is not None:
             out["in_flight_max"] = sched["in_flight_max"]
         if sched.get("capped"):

@@ -17,7 +17,7 @@ from typing import Any
 from .. import pacing
 from .common import HEADER, HEADER_SIZE, Context, encode_samples, grow, new_samples, seq_modulus, seq_view
 from .loops import send_markers
-from .openloop import MAX_REQUESTS, schedule_raw
+from .openloop import MAX_REQUESTS, schedule_raw, unsent
 
 
 def producer(ch: Any, ctx: Context) -> dict[str, Any]:
@@ -53,8 +53,8 @@ def producer(ch: Any, ctx: Context) -> dict[str, Any]:
     capped = False
     while True:
         due = t0 + int(i * period)
-        if i == count or count is None and due >= end:  # type: ignore[operator]
-            break
+        if i == count or count is None and (due >= end or last_send >= end):  # type: ignore[operator]
+            break  # a duration run also ends when the clock passes its end: sends still due are "unsent"
         if i == len(lag) and (i >= MAX_REQUESTS or not grow(lag)):
             capped = True  # as openloop.client: the window ends at MAX_REQUESTS
             break
@@ -76,4 +76,5 @@ def producer(ch: Any, ctx: Context) -> dict[str, Any]:
     if size and (count is None or not ctx.reliable):  # as stream's producer: the consumer cannot know the count
         send_markers(send, ctx.payload, lossy=not ctx.reliable)
     return {"sent": i, "sent_total": warmup + i, "lag": encode_samples(lag, i),
-            "schedule": schedule_raw(ctx.rate, i, t0, last_send, None, None, capped), "probe": probe.result()}
+            "schedule": schedule_raw(ctx.rate, i, t0, last_send, None, None, capped, unsent(end, t0, period, i)),
+            "probe": probe.result()}
