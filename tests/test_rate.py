@@ -97,6 +97,10 @@ def test_default_count_is_about_a_second_of_requests() -> None:
 def test_open_loop_needs_the_header() -> None:
     assert openloop.not_applicable(8, 1000.0) is not None and "16" in openloop.not_applicable(8, 1000.0)
     assert openloop.not_applicable(16, 1000.0) is None and openloop.not_applicable(8, None) is None
+    assert openloop.not_applicable(8, 1000.0, answers=False) is None  # a paced stream of small messages runs
+    slow = openloop.not_applicable(64, 0.5, reliable=False)
+    assert slow is not None and "0.5/s" in slow and "at least 1/s" in slow
+    assert openloop.not_applicable(64, 0.5, reliable=True) is None
 
 
 def test_cells_carry_rate_only_when_open_loop() -> None:

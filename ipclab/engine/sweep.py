@@ -153,8 +153,8 @@ class Runner:
         self._current = cell
         label = f"{pattern} {name} {format_size(size)}" + ("" if rate is None else f" {format_rate(rate)}")
         reason = self._not_applicable(cls, pat, spec, size, options)
-        if reason is None and rate is not None and spec.paced != "message":
-            reason = openloop.not_applicable(size, rate)  # requests are matched to answers by the header
+        if reason is None and rate is not None:  # requests are matched to answers by the header...
+            reason = openloop.not_applicable(size, rate, cls.reliable, answers=spec.paced != "message")
         if reason:
             cell.update(status="n/a", reason=reason)
             self.progress("skip", label=label, reason=reason, trials=c.trials)

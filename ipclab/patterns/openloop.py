@@ -40,6 +40,7 @@ from .base import latency_metrics
 from .common import (
     HEADER,
     HEADER_SIZE,
+    IDLE_TIMEOUT,
     REPLY_TIMEOUT,
     Context,
     IntegrityError,
@@ -74,10 +75,17 @@ def paced_metrics(what: str, plural: str, per: Per, answers: bool = True) -> tup
     return out
 
 
-def not_applicable(size: int, rate: float | None) -> str | None:
-    """Pattern-level n/a of an open-loop cell (the channel's readiness is checked in the worker)."""
-    if rate is not None and size < HEADER_SIZE:
+def not_applicable(size: int, rate: float | None, reliable: bool = True, answers: bool = True) -> str | None:
+    """n/a of an open-loop cell known before it runs (the channel's readiness is checked in the worker):
+    requests need the header to be matched to their answers; on a lossy transport the receiver gives up after
+    IDLE_TIMEOUT without a datagram, so the schedule may leave no longer gap."""
+    if rate is None:
+        return None
+    if answers and size < HEADER_SIZE:
         return SMALL
+    if not reliable and rate < 1 / IDLE_TIMEOUT:
+        return (f"on a lossy transport the receiver stops after {IDLE_TIMEOUT:g} s without a datagram; a rate of "
+                f"{rate:g}/s leaves longer gaps; use at least {1 / IDLE_TIMEOUT:g}/s")
     return None
 
 
