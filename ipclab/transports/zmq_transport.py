@@ -160,15 +160,25 @@ class ZmqChannel(BoundChannel):
     waits_readable = True
 
     def wait_readable(self, timeout_s: float) -> bool:
-        """zmq_poll on the socket. Its timeout is in whole milliseconds: rounded down, so a wait never outlasts
-        what was asked (under 1 ms it just looks and returns False early, which callers allow for)."""
+        """zmq's notification fd, waited on with select (microseconds; zmq_poll counts whole milliseconds).
+
+        The fd is edge-triggered: it signals that ZMQ_EVENTS may have changed, not that a message is there, so
+        ZMQ_EVENTS is read before and after the wait (reading it also re-arms the fd). A wake-up without a message
+        returns False early, which callers allow for."""
+        import select
+
         import zmq
 
-        sock, pollin = self.sock, zmq.POLLIN
+        sock, events, pollin = self.sock, zmq.EVENTS, zmq.POLLIN
+        fds, wait = [sock.getsockopt(zmq.FD)], select.select
 
         def wait_readable(timeout_s: float) -> bool:
-            ms = 0 if timeout_s <= 0 else int(timeout_s * 1000)
-            return bool(sock.poll(ms, pollin))
+            if sock.getsockopt(events) & pollin:
+                return True
+            if timeout_s > 0:
+                wait(fds, (), (), timeout_s)
+                return bool(sock.getsockopt(events) & pollin)
+            return False
 
         self.wait_readable = wait_readable  # type: ignore[method-assign]
         return wait_readable(timeout_s)
