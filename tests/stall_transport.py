@@ -98,3 +98,30 @@ class BlindPipe(WrapsOneEnd, PipeTransport):
     summary = "pipes whose client end cannot wait for readiness"
     faulty_role = "client"
     fault = _Blind
+
+
+DROP_EVERY = 10
+
+
+class _DropSends(Wrapped):
+    """Drops every DROP_EVERY-th message the client sends, and keeps the pipe's readiness wait (unlike drop10's
+    client, which has none and would make an open-loop cell n/a)."""
+
+    waits_readable = True
+
+    def __init__(self, inner: Channel) -> None:
+        super().__init__(inner)
+        self.wait_readable = inner.wait_readable  # type: ignore[method-assign]
+
+    def send(self, msg: memoryview) -> None:
+        self.n += 1
+        if self.n % DROP_EVERY:
+            self.inner.send(msg)
+
+
+class DropReadyPipe(WrapsOneEnd, PipeTransport):
+    name = "drop-ready"
+    summary = "pipes whose client drops every 10th message it sends (unreliable by declaration), readiness kept"
+    reliable = False
+    faulty_role = "client"
+    fault = _DropSends

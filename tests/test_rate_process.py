@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ENV = {"PYTHONPATH": os.pathsep.join([ROOT, TESTS]),
        "IPCLAB_EXTRA_TRANSPORTS": "stall-every=stall_transport:StallEveryPipe,slow-echo=stall_transport:SlowEchoPipe,"
-                                  "blind=stall_transport:BlindPipe"}
+                                  "blind=stall_transport:BlindPipe,drop-ready=stall_transport:DropReadyPipe"}
 
 
 def run(cli, tmp_path, *args: str) -> list[dict]:
@@ -109,3 +109,17 @@ def test_udp_open_loop_counts_loss_without_hanging(cli, tmp_path) -> None:
     (cell,) = run(cli, tmp_path, "-t", "udp", "-p", "pingpong", "-s", "64", "--rate", "2000", "-n", "500")
     s = cell["summary"]
     assert cell["status"] == "ok" and s["round_trips"] + s["lost"] == 500
+
+
+def test_a_lossy_open_loop_loses_exactly_what_was_dropped_and_keeps_its_schedule(cli, tmp_path) -> None:
+    """drop-ready: the client's channel drops every 10th send (unreliable by declaration). 500 requests, no
+    warm-up: requests
+    9, 19, ... 499 never reach the server: exactly 50 lost, 450 answered; later requests are answered around a lost
+    one, so the schedule holds (a loss must not stall the sender for REPLY_TIMEOUT)."""
+    (cell,) = run(cli, tmp_path, "-t", "drop-ready", "-p", "pingpong", "-s", "64", "--rate", "2000", "-n", "500",
+                  "--warmup", "0")
+    s = cell["summary"]
+    assert s["lost"] == 50 and s["round_trips"] == 450 and s["loss_pct"] == pytest.approx(10.0)
+    assert s["stale"] == 0
+    assert s["achieved_msg_s"] > 0.95 * 2000, s
+    assert "saturated" not in [w["code"] for w in cell["warnings"]]

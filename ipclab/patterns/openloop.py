@@ -52,6 +52,7 @@ from .loops import HISTOGRAMS, latency_figures, send_markers
 
 IN_FLIGHT_BYTES = 32 * 1024
 IN_FLIGHT_MAX = 128
+SPAN_BITS = 12  # 4096 sequence slots: 2 s of a 2,000/s schedule around a lost request
 MAX_REQUESTS = MAX_PACED
 BLOCK_S = 1.0  # one wait for an answer at the in-flight cap (reliable: waited again until it comes)
 NO_READINESS = ("{name} cannot wait for an answer without receiving it (no wait_readable), so requests cannot be "
@@ -130,7 +131,9 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
 
     count = ctx.count
     cap = in_flight_cap(ch, answer_size)
-    slots = 1 << (cap - 1).bit_length()
+    # Slots by sequence number: a lost request keeps its slot until REPLY_TIMEOUT, while later ones are answered
+    # around it; SPAN of them lets a lossy run keep its schedule past a loss (reliable channels answer in order).
+    slots = 1 << max((cap - 1).bit_length(), SPAN_BITS)
     mask = slots - 1
     sent_at = new_samples(slots)
     pending = bytearray(slots)
@@ -139,13 +142,13 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
     sched = pacing.Schedule(ctx.rate)
     period = sched.period
     spin, slice_ns = pacing.SPIN_NS, pacing.SLICE_NS
-    i = oldest = got = lost = stale = corrupt = in_flight_max = 0
+    i = oldest = got = lost = stale = corrupt = in_flight_max = out = 0
     capped = False
     last_send = 0
 
     def take() -> None:
         """Receive one answer (one is there) and time it against its request."""
-        nonlocal got, stale, corrupt, oldest
+        nonlocal got, stale, corrupt, oldest, out
         try:
             recv(amv)
         except TimeoutError:  # lossy: readiness said yes but a filtered datagram was all there was
@@ -161,6 +164,7 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
         if not lossy and k != oldest:
             raise IntegrityError(f"request {oldest + warmup}: answer {k + warmup} came first on a reliable channel")
         pending[k & mask] = 0
+        out -= 1
         if got == len(lat):
             grow(lat)
             grow(svc)
@@ -174,14 +178,19 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
 
     def expire(now: int) -> bool:
         """Lossy: the oldest request got no answer within REPLY_TIMEOUT: lost."""
-        nonlocal oldest, lost
+        nonlocal oldest, lost, out
         if not lossy or oldest == i or now - sent_at[oldest & mask] < timeout_ns:
             return False
         pending[oldest & mask] = 0
         lost += 1
+        out -= 1
         while oldest < i and not pending[oldest & mask]:
             oldest += 1
         return True
+
+    def oldest_due(now: int) -> int:
+        """How long to wait for the oldest answer: until it would count as lost (lossy), else BLOCK_S."""
+        return sent_at[oldest & mask] + timeout_ns if lossy else now + int(BLOCK_S * 1e9)
 
     def wait_answer(until: int) -> None:
         """Take an answer if one comes before ``until`` (ns); a channel that only looks is looked at in slices."""
@@ -205,13 +214,13 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
             break
         while True:
             now = clock()
-            if i - oldest >= cap:  # at the cap: the oldest answer first (this send will be late)
+            if out >= cap or i - oldest >= slots:  # at the cap: an answer first (this send will be late)
                 if not expire(now):
-                    wait_answer(now + int(BLOCK_S * 1e9))
+                    wait_answer(oldest_due(now))
                 continue
             if now >= due:
                 break
-            if oldest < i:
+            if out:
                 if expire(now):
                     continue
                 wait_answer(due - spin if due - now > spin else now)
@@ -225,12 +234,13 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
         lag[i] = now - due
         last_send = now
         i += 1
-        if i - oldest > in_flight_max:
-            in_flight_max = i - oldest
+        out += 1
+        if out > in_flight_max:
+            in_flight_max = out
     while oldest < i:  # the answers still out
         now = clock()
         if not expire(now):
-            wait_answer(now + int(BLOCK_S * 1e9))
+            wait_answer(oldest_due(now))
     probe.end()
     if got and not verify and abody != want:  # the last answer is checked byte for byte in any case
         corrupt += 1
