@@ -113,9 +113,8 @@ def test_udp_open_loop_counts_loss_without_hanging(cli, tmp_path) -> None:
 
 def test_a_lossy_open_loop_loses_exactly_what_was_dropped_and_keeps_its_schedule(cli, tmp_path) -> None:
     """drop-ready: the client's channel drops every 10th send (unreliable by declaration). 500 requests, no
-    warm-up: requests
-    9, 19, ... 499 never reach the server: exactly 50 lost, 450 answered; later requests are answered around a lost
-    one, so the schedule holds (a loss must not stall the sender for REPLY_TIMEOUT)."""
+    warm-up: requests 9, 19, ... 499 never reach the server: exactly 50 lost, 450 answered; later requests are
+    answered around a lost one, so the schedule holds (a loss must not stall the sender for REPLY_TIMEOUT)."""
     (cell,) = run(cli, tmp_path, "-t", "drop-ready", "-p", "pingpong", "-s", "64", "--rate", "2000", "-n", "500",
                   "--warmup", "0")
     s = cell["summary"]
