@@ -4,24 +4,28 @@ Why not sleep to the due time: a Linux thread's sleep overshoots by its timer sl
 wake-up; at 10,000 msg/s (100 us apart) that alone is half a period. Why not spin all the time: workers of a
 blocking transport share one CPU (engine.policy), so a spinning client would take the CPU its own server needs
 to answer. So an open-loop client first lowers its timer slack to 1 us (prctl PR_SET_TIMERSLACK, Linux; the
-slack is per thread and the worker's main thread is the only one that paces), then sleeps until SPIN_NS before
-the due time and spins on the clock (or on a readiness look) for the rest.
+slack is per thread and the worker's main thread is the only one that paces), then sleeps until spin_ns(period)
+before the due time and spins on the clock (or on a readiness look) for the rest.
 
-Measured (2-vCPU VM, load average 8 from other jobs, the pacing loop alone pinned to one CPU, lag = actual minus
-intended send time; achieved is within 0.03 % of offered in every row, so the lag decides):
+Measured with the pacing loop alone pinned to one CPU of this 2-vCPU VM (lag = actual minus intended send time;
+achieved was within 0.03 % of offered in every row, so the lag decides; CPU = the pacer's share of its CPU):
 
-    rate    timer slack    spin     lag p50
-    1000    50 us (default)  0 us    90 us
-    1000    50 us           20 us    71 us
-    1000    1 us             0 us    32 us
-    1000    1 us            20 us     4 us      <- chosen: a few us, 2-3 % CPU
-    1000    1 us            60 us     0 us      (twice the CPU at 10,000/s, and worse p50 there: 259 us)
-    10000   50 us           20 us    56 us
-    10000   1 us            20 us     9 us
+    machine   rate    timer slack     spin    lag p50   lag p99   CPU
+    load 8    1000    50 us (default)  0 us    90 us    4.6 ms    3 %
+    load 8    1000    1 us            20 us     4 us    3.9 ms    2 %
+    load 8    10000   1 us            20 us     9 us    6.0 ms   18 %
+    load 1    1000    50 us (default)  0 us    96 us    449 us    3 %
+    load 1    1000    1 us            20 us    11-30 us  143-481 us 3-4 %
+    load 1    1000    1 us            50 us   0.4 us     48 us    4 %
+    load 1    10000   1 us            20 us   3-14 us  36 us-2.6 ms 18-24 %
+    load 1    10000   1 us            40 us   0.1 us     27 us   33 %
+    load 1    10000   1 us            60 us     0 us    129 us   54 %
 
-p99 lag was 0.6-6 ms in every row: on a machine that busy the client sometimes waits for a CPU, which no pacing
-can help (the lag figures of every cell say how much). Through a pipe (pingpong, 64 B) the chosen setting gave
-achieved 1,000.0/s and 9,947-10,000/s, lag p50 8-20 us.
+An idle vCPU wakes 30-50 us late (the hypervisor), a busy one sooner: 20 us of spin was enough under load but
+not idle. Chosen: timer slack 1 us and spin_ns(period) = min(50 us, period / 4): 50 us at 1,000/s (4 % CPU),
+25 us at 10,000/s (about a quarter of the CPU rather than half: the server shares it under --pin auto). p99 lag
+of milliseconds under load is the client waiting for a CPU, which no pacing helps (each cell's lag figures say
+how much). Through a pipe (pingpong, 64 B) achieved was 1,000.0/s and 9,947-10,000/s in every run, within 1 %.
 
 The schedule is integer nanoseconds on perf_counter_ns (CLOCK_MONOTONIC on Linux, shared by the processes of
 one host): ``due(i) = t0 + int(i * period)``, ``period = 1e9 / R`` as a float (exact to well under 1 ns for the
@@ -33,7 +37,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-SPIN_NS = 20_000  # the last 20 us before a due time are spun, not slept
+SPIN_NS = 50_000  # at most the last 50 us before a due time are spun, not slept (spin_ns: a quarter period below)
 SLICE_NS = 20_000  # a channel that can only look (the shm ring) is looked at every 20 us while requests wait
 TIMER_SLACK_NS = 1_000
 PR_SET_TIMERSLACK = 29
@@ -68,12 +72,18 @@ class Schedule:
         return self.t0 + int(i * self.period)
 
 
-def sleep_until(due: int, clock: Callable[[], int] = time.perf_counter_ns, spin_ns: int = SPIN_NS) -> int:
-    """Sleep until ``spin_ns`` before ``due``, then spin; returns the clock reading at or after ``due``."""
+def spin_ns(period: float) -> int:
+    """How long before a due time to stop sleeping and spin: SPIN_NS, or a quarter of the period when that is
+    shorter, so a fast schedule leaves the shared CPU to the server for most of each gap (measured below)."""
+    return min(SPIN_NS, int(period // 4))
+
+
+def sleep_until(due: int, clock: Callable[[], int] = time.perf_counter_ns, spin: int = SPIN_NS) -> int:
+    """Sleep until ``spin`` ns before ``due``, then spin; returns the clock reading at or after ``due``."""
     now = clock()
     gap = due - now
-    if gap > spin_ns:
-        time.sleep((gap - spin_ns) / 1e9)
+    if gap > spin:
+        time.sleep((gap - spin) / 1e9)
         now = clock()
     while now < due:
         now = clock()

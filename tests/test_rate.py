@@ -181,6 +181,12 @@ def test_in_flight_cap_bounds_the_answers_in_the_channel() -> None:
     assert math.isfinite(pacing.SPIN_NS)
 
 
+def test_spin_is_at_most_a_quarter_of_the_period() -> None:
+    assert pacing.spin_ns(1e6) == pacing.SPIN_NS == 50_000  # 1,000/s
+    assert pacing.spin_ns(1e5) == 25_000  # 10,000/s
+    assert pacing.spin_ns(1e3) == 250  # 1,000,000/s
+
+
 def test_an_open_loop_count_beyond_the_memory_bound_is_refused(capsys) -> None:
     from ipclab.config import MAX_PACED
 

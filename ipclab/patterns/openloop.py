@@ -141,7 +141,7 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
     lat, svc, lag = new_samples(room), new_samples(room), new_samples(room)
     sched = pacing.Schedule(ctx.rate)
     period = sched.period
-    spin, slice_ns = pacing.SPIN_NS, pacing.SLICE_NS
+    spin, slice_ns = pacing.spin_ns(period), pacing.SLICE_NS
     i = oldest = got = lost = stale = corrupt = in_flight_max = out = 0
     capped = False
     last_send = 0

@@ -43,11 +43,11 @@ def producer(ch: Any, ctx: Context) -> dict[str, Any]:
     count = ctx.count
     lag = new_samples(min(count if count is not None else 1 << 16, MAX_REQUESTS))
     sched = pacing.Schedule(ctx.rate)
-    spin = pacing.SPIN_NS
+    period = sched.period
+    spin = pacing.spin_ns(period)
     sleep = time.sleep
     probe.begin()
     t0 = sched.start(clock())
-    period = sched.period
     end = None if ctx.duration is None else t0 + int(ctx.duration * 1e9)
     i = last_send = 0
     capped = False
