@@ -159,6 +159,10 @@ patterns = [{first_pattern}]
 # Message sizes in bytes, or with K/M suffixes (KiB/MiB); 0 is an empty message (default: [64, "4K", "64K"]).
 sizes = [64, "4K", "64K"]
 
+# Open loop: messages per second, each rate its own cell; "max" is the closed loop (default: ["max"]). Requests
+# leave on a fixed schedule and latency counts from the intended send time (pingpong, reqrep, stream).
+# rates = [1000, "10k", "max"]
+
 # Messages (round trips) per trial (default: chosen per size, about 64 MiB of traffic, 200..5000 round trips,
 # 200..100000 stream messages). A p99 needs at least 1000 per trial.
 count = 2000

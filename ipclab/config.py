@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .units import MAX_SIZE, KiB, MiB, format_size, parse_size
 
 __all__ = ["KiB", "MiB", "MAX_SIZE", "format_size", "parse_size", "RunConfig", "validate", "split_list", "closest",
-           "parse_pin", "whole", "number", "check_text_path", "check_output_path"]
+           "parse_pin", "parse_rates", "format_rate", "whole", "number", "check_text_path", "check_output_path"]
 
 # Limits that keep a typo from exhausting the machine: a worker holds one 8-byte sample per message.
 MAX_COUNT = 10_000_000
@@ -32,6 +32,13 @@ MAX_TIMEOUT = 86400.0
 MAX_SEED = 2**63 - 1
 
 DEFAULT_SIZES = (64, 4 * KiB, 64 * KiB)
+# --rate: messages per second of an open-loop cell. The schedule is kept in integer nanoseconds (t0 + i*1e9/R,
+# rounded) and read with perf_counter_ns; above 1,000,000/s the period is under 1 us, less than one pass of the
+# client's Python loop (a send, a readiness check and the bookkeeping cost 2-5 us here): every send would be
+# late by more than the period, so the figures would measure the harness, not the mechanism.
+MAX_RATE = 1_000_000.0
+RATE_SUFFIXES = {"k": 1e3, "m": 1e6}
+MAX_PACED = 1 << 21  # requests of one open-loop trial: three 8-byte samples each stay under 48 MiB
 
 
 def default_patterns() -> tuple[str, ...]:
@@ -92,6 +99,51 @@ def parse_pin(text: Any, flag: str = "--pin") -> str:
     return ",".join(str(c) for c in cpus)
 
 
+def parse_rates(value: Any, flag: str = "--rate") -> tuple[float | None, ...]:
+    """A comma list (or TOML list) of messages per second: numbers, with k/M suffixes (10k = 10000), and
+    ``max`` (None: closed loop, as without --rate). Duplicates are dropped, order kept (the sweep's order)."""
+    if isinstance(value, str):
+        items: list[Any] = split_list(value, flag)
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+        if not items:
+            raise ConfigError(f"{flag}: empty list; give rates such as 1000,10k,max")
+    else:
+        items = [value]
+    rates: list[float | None] = []
+    for item in items:
+        rates.append(_rate(item, flag))
+    return tuple(dict.fromkeys(rates))
+
+
+def _rate(item: Any, flag: str) -> float | None:
+    text = str(item).strip().lower() if isinstance(item, str) else item
+    if text == "max":
+        return None
+    limit = f"a rate must be above 0 and at most {MAX_RATE:,.0f} messages per second, or max (closed loop)"
+    try:
+        if isinstance(text, bool):
+            raise ValueError
+        if isinstance(text, str) and text[-1:] in RATE_SUFFIXES:
+            rate = float(text[:-1]) * RATE_SUFFIXES[text[-1]]
+        else:
+            rate = float(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{flag}: {item!r} is not a rate; {limit}, e.g. 1000,10k,max") from None
+    if not math.isfinite(rate) or rate <= 0 or rate > MAX_RATE:
+        raise ConfigError(f"{flag}: {item!r} is out of range; {limit}")
+    return rate
+
+
+def format_rate(rate: float | None) -> str:
+    """'max', '1000/s', '12.5k/s'... for labels."""
+    if rate is None:
+        return "max"
+    if rate >= 1000 and rate % 1000 == 0:
+        return f"{rate / 1000:g}k/s"
+    return f"{rate:g}/s"
+
+
 def whole(value: Any, flag: str, low: int, high: int, what: str) -> int:
     """A whole number in low..high from a CLI string or a TOML integer; floats and booleans are refused."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -131,6 +183,7 @@ class RunConfig:
     transports: tuple[str, ...] = ()
     patterns: tuple[str, ...] = field(default_factory=default_patterns)
     sizes: tuple[int, ...] = DEFAULT_SIZES
+    rates: tuple[float | None, ...] = (None,)  # messages per second per open-loop cell; None = max (closed loop)
     count: int | None = None  # messages (round trips) per trial; None = chosen per cell by the engine's policy
     duration: float | None = None  # seconds per trial instead of a count
     warmup: int | None = None  # None = chosen per cell by the engine's policy
@@ -210,7 +263,7 @@ class RunConfig:
 
         known = {f.name for f in dataclasses.fields(cls)} - {"options"}
         kwargs = {k: v for k, v in data.items() if k in known}
-        for key in ("transports", "patterns", "sizes"):
+        for key in ("transports", "patterns", "sizes", "rates"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         kwargs["options"] = {k: v for k, v in data.items() if k not in known and pattern_option(k) is not None}

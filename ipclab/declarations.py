@@ -9,7 +9,8 @@ declarations instead of naming a pattern:
   spread across trials is checked) and ``shape`` (placement: a writer that never waits may overrun a reader);
 - the reports read ``metrics`` (key, unit, label, which way is better, what one sample counts) and ``tables``
   (the tables ``run`` prints, in order);
-- the option table reads ``options`` (a pattern's own flags and TOML keys, e.g. ``--clients``).
+- the option table reads ``options`` (a pattern's own flags and TOML keys, e.g. ``--clients``);
+- the sweep reads ``paced`` (what --rate puts on a schedule, or None: no open-loop cells for this pattern).
 """
 
 from __future__ import annotations
@@ -93,3 +94,6 @@ class PatternSpec:
     options: tuple[PatternOption, ...] = field(default_factory=tuple)
     default_run: bool = False  # part of a plain ``ipclab run`` (no --pattern)
     report_tables: tuple[str, ...] = ()  # the tables ``report`` shows by default; () = ``tables``
+    # What --rate paces (one unit per 1/R s: "request", "round trip", "message"); None = the pattern has nothing
+    # to put on a schedule and runs closed-loop only (see ipclab.engine.sweep for a mixed selection).
+    paced: Per | None = None

@@ -214,11 +214,12 @@ class Cell(_Record):
     pooled: dict[str, Any] = field(default_factory=dict)  # prefix -> what was pooled (stats.summarize_cell)
     warnings: list[Warning] = field(default_factory=list)
     traceback: str | None = None  # a failed worker's, when it sent one
+    rate: float | None = None  # offered messages per second of an open-loop cell (--rate); absent = closed loop
     extra: dict[str, Any] = field(default_factory=dict)
     _keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
     KNOWN: ClassVar[tuple[str, ...]] = ("pattern", "transport", "size_bytes", "status", "reason", "count",
                                         "duration_s", "warmup", "placement", "cpus", "trials", "summary", "spread",
-                                        "range", "pooled", "warnings", "traceback")
+                                        "range", "pooled", "warnings", "traceback", "rate")
 
     @classmethod
     def from_dict(cls, data: Any, what: str = "cell") -> Cell:
@@ -238,6 +239,9 @@ class Cell(_Record):
                 raise Invalid(f"{what} {key!r} is not int")
         if data.get("duration_s") is not None and not _number(data["duration_s"]):
             raise Invalid(f"{what} 'duration_s' is not a number")
+        rate = data.get("rate")
+        if rate is not None and not (_number(rate) and rate > 0):
+            raise Invalid(f"{what} 'rate' is not a positive number of messages per second")
         cpus = data.get("cpus")
         if cpus is not None and not (isinstance(cpus, dict) and all(
                 v is None or isinstance(v, list) and all(map(_integer, v)) for v in cpus.values())):
@@ -254,7 +258,7 @@ class Cell(_Record):
             _figures(data.get("spread", {}), f"{what} spread", lists=False, nulls=False),
             _ranges(data.get("range", {}), f"{what} range"), _pooled(data.get("pooled", {}), f"{what} pooled"),
             [Warning.from_json(w, f"{what} warning {j}") for j, w in enumerate(warnings)],
-            data.get("traceback"), _extra(data, cls.KNOWN), tuple(data))
+            data.get("traceback"), rate, _extra(data, cls.KNOWN), tuple(data))
 
     def _json(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.KNOWN}
@@ -264,6 +268,8 @@ class Cell(_Record):
             del out["traceback"]
         if not self.pooled and not self._keys:  # written only by cells whose trials kept histograms
             del out["pooled"]
+        if self.rate is None and not self._keys:  # written only by open-loop cells: closed ones look as before
+            del out["rate"]
         return out
 
 

@@ -135,6 +135,11 @@ CORE: tuple[Option, ...] = (
            _LIST.format("pattern"), "LIST"),
     Option("sizes", ("--size", "-s"), "message sizes: bytes or K/M suffixes (KiB/MiB), 0 = empty message "
            "(default: 64,4K,64K)", _sizes, (list, str, int), 'a list of sizes (64, "4K") or a string', "LIST"),
+    Option("rates", ("--rate",), "open loop: messages per second, a comma list with k/M suffixes and 'max' "
+           "(closed loop, the default), e.g. 1000,10k,max; each rate is its own cell. Requests leave on the "
+           "schedule t0 + i/R and latency is taken from the intended send time. Without --count/--duration an "
+           "open-loop cell sends about one second of requests (rate x 1 s, 200..100000)", cfg.parse_rates,
+           (list, str, int, float), 'a list of rates (1000, "10k", "max") or a string', "LIST"),
     Option("count", ("--count", "-n"), "messages (round trips) per trial (default: per size, ~64 MiB of traffic: "
            "200..5000 round trips, 200..100000 stream messages)", _whole(1, cfg.MAX_COUNT, "the message count"),
            *_WHOLE, "N", excludes=("duration", "a trial ends after a count or a duration")),
@@ -252,11 +257,32 @@ def build(values: Mapping[str, Any], labels: Mapping[str, str] | None = None, *,
         elif o.name in values:
             kwargs[o.name] = o.parse(values[o.name], label)
     _check_remote(kwargs, labels)
+    _check_rates(kwargs, labels)
     if "transports" not in kwargs:
         from .transports import available_names
 
         kwargs["transports"] = tuple(available_names())
     return cfg.RunConfig(**kwargs, options=pattern_values)
+
+
+def _check_rates(kwargs: dict[str, Any], labels: Mapping[str, str]) -> None:
+    """--rate needs a selected pattern with something to pace (``PatternSpec.paced``). In a mixed selection a
+    pattern without requests runs its closed-loop cell only (ipclab.engine.sweep), so this errs only when no
+    selected pattern can be paced: the user asked for a schedule nothing would follow."""
+    if all(rate is None for rate in kwargs.get("rates", (None,))):
+        return
+    count = kwargs.get("count")
+    if count is not None and count > cfg.MAX_PACED:
+        raise ConfigError(f"{labels.get('count', '--count')}: {count} is out of range with --rate; an open-loop "
+                          f"trial holds at most {cfg.MAX_PACED} requests (memory bound); use a smaller count")
+    specs = {spec.name: spec for spec in _specs()}
+    chosen = kwargs.get("patterns") or cfg.default_patterns()
+    if any(specs[name].paced for name in chosen):
+        return
+    paced = ", ".join(name for name, spec in specs.items() if spec.paced)
+    which = ", ".join(chosen)
+    raise ConfigError(f"{labels.get('rates', '--rate')}: {which} {'has' if len(chosen) == 1 else 'have'} no "
+                      f"requests or messages to put on a schedule; --rate applies to {paced} (or give max)")
 
 
 def _check_remote(kwargs: dict[str, Any], labels: Mapping[str, str]) -> None:

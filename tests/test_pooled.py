@@ -16,6 +16,7 @@ from ipclab.config import RunConfig
 from ipclab.engine.inline import Inline
 from ipclab.engine.supervise import Timing
 from ipclab.patterns import PATTERNS, get_pattern
+from ipclab.patterns.openloop import paced_metrics
 from ipclab.report import compare, tables
 from ipclab.report import metrics as catalogue
 from ipclab.transports import get_transport
@@ -131,8 +132,11 @@ def test_an_old_file_without_histograms_loads_renders_and_says_its_percentiles_a
 
 
 # -- point 9: p75, p90, p95, p99, p99.9 (and mean, max) for every declared distribution ------------------------
+# Open-loop cells only (--rate) record schedule lag and service time: tests/test_rate*.py pool those.
+OPEN_LOOP_ONLY = {m.key for m in paced_metrics("", "", "message")}
 DISTRIBUTIONS = sorted({(name, m.key[: -len("_p50_us")]) for name in PATTERNS
-                        for m in get_pattern(name).SPEC.metrics if m.key.endswith("_p50_us")})
+                        for m in get_pattern(name).SPEC.metrics
+                        if m.key.endswith("_p50_us") and m.key not in OPEN_LOOP_ONLY})
 
 
 @pytest.mark.parametrize("pattern, prefix", DISTRIBUTIONS)

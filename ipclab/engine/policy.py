@@ -34,6 +34,17 @@ def auto_count(count_class: CountClass, size: int) -> int:
     return max(low, min(high, budget))
 
 
+PACED_SECONDS = 1.0  # an open-loop cell without --count/--duration sends about this long
+PACED_COUNTS = (200, 100000)
+
+
+def paced_count(rate: float) -> int:
+    """Requests (messages) of an open-loop cell when --count/--duration are not given: about PACED_SECONDS of
+    the schedule (rate x 1 s), 200..100000: enough samples for a p99 at low rates, a bounded trial at high ones."""
+    low, high = PACED_COUNTS
+    return max(low, min(high, round(rate * PACED_SECONDS)))
+
+
 def auto_warmup(count: int) -> int:
     return min(100, count // 10)
 

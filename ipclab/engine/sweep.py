@@ -1,10 +1,18 @@
-"""The sweep: for each cell (pattern x transport x size) decide n/a or run its trials, then summarise.
+"""The sweep: for each cell (pattern x transport x size x rate) decide n/a or run its trials, then summarise.
 
-Cells run in the order pattern, transport, size; trials of a cell one after another. ``on_cell(result)`` is called
+Cells run in the order pattern, transport, size, rate; trials of a cell one after another. ``on_cell(result)`` is called
 after every cell (the CLI saves the file there). An interrupt mid-cell keeps the trials that cell had finished.
 What a cell costs and where its workers run comes from ipclab.engine.policy; how a trial is driven from
 ipclab.engine.supervise; how workers start from the launcher (a fresh process per worker by default). With
 ``--remote`` one side of every cell runs on another host (ipclab.engine.remote: n/a, placement, figures).
+
+Rates (--rate): a pattern that declares ``paced`` gets one cell per rate (None = max = closed loop, the cell as
+it always was; an open-loop cell carries "rate"). A pattern that declares nothing to pace gets its closed-loop
+cell only, once, whatever the rates: its figures do not depend on a rate, and refusing a mixed selection (a
+request pattern and one without requests, with --rate 1000,max) would make the user run it twice (options.py
+refuses --rate only when no selected pattern can be paced). An open-loop cell whose achieved rate falls more
+than SATURATED below the
+offered one is marked with a "saturated" warning.
 """
 
 from __future__ import annotations
@@ -13,9 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import patterns, results
-from ..config import RunConfig, format_size
+from ..config import RunConfig, format_rate, format_size
 from ..declarations import PatternSpec
 from ..errors import Interrupted, IpclabError, WorkerError
+from ..patterns import openloop
 from ..patterns.common import Context
 from ..patterns.loops import HISTOGRAMS
 from ..probes import machine_load
@@ -24,13 +33,14 @@ from ..stats import summarize_cell, summarize_trials  # noqa: F401 - summarize_t
 from ..transports import get_transport, load_transport, ref_of
 from ..transports.base import CellSpec
 from .launch import Launcher, LocalProcess, WorkerSpec
-from .policy import auto_count, auto_warmup, choose_placement, warning, worker_keys
+from .policy import auto_count, auto_warmup, choose_placement, paced_count, warning, worker_keys
 from .remote import RemoteSupervisor, Session
 from .rundir import RunDir
 from .supervise import Supervisor, Timing
 
 SPREAD_WARN = 0.10
-_BLOBS = ("samples", "latency")  # raw sample arrays: summarised into quantiles, not stored per trial
+SATURATED = 0.05  # achieved more than 5 % below offered: the mechanism (or the harness) could not keep up
+_BLOBS = ("samples", "latency", "service", "lag")  # raw sample arrays: summarised, not stored per trial
 
 ProgressFn = Callable[..., None]
 
@@ -68,9 +78,10 @@ class Runner:
         return self.rundir.path
 
     # -- the sweep -----------------------------------------------------------------------------------
-    def cells(self) -> list[tuple[str, str, int]]:
+    def cells(self) -> list[tuple[str, str, int, float | None]]:
         c = self.config
-        return [(p, t, s) for p in c.patterns for t in c.transports for s in c.sizes]
+        return [(p, t, s, r) for p in c.patterns for t in c.transports for s in c.sizes
+                for r in (c.rates if patterns.get_pattern(p).SPEC.paced else (None,))]
 
     def run(self) -> dict[str, Any]:
         cells = self.cells()
@@ -80,8 +91,8 @@ class Runner:
         self.result["metadata"]["load_start"] = self.load()
         self.rundir.create()
         try:
-            for pattern, transport, size in cells:
-                cell = self._run_cell(pattern, transport, size)
+            for pattern, transport, size, rate in cells:
+                cell = self._run_cell(pattern, transport, size, rate)
                 self._append(cell)
                 if self.on_cell:
                     self.on_cell(self.result)
@@ -112,14 +123,17 @@ class Runner:
                                                        f"{self.config.trials} trials"))
         self._append(cell)
 
-    def _run_cell(self, pattern: str, name: str, size: int) -> dict[str, Any]:
+    def _run_cell(self, pattern: str, name: str, size: int, rate: float | None = None) -> dict[str, Any]:
         c = self.config
         cls = self.resolve(name)
         pat = patterns.get_pattern(pattern)
         spec: PatternSpec = pat.SPEC
         options = {o.name: c.option(o.name) for o in spec.options}  # the pattern's own options, sent whole
         timed = c.count is not None or c.duration is not None
-        count = c.count if timed else auto_count(spec.count_class, size)
+        if timed:
+            count = c.count
+        else:
+            count = paced_count(rate) if rate is not None else auto_count(spec.count_class, size)
         # Duration runs have no count to take a tenth of: they get the full default warm-up.
         warmup = c.warmup if c.warmup is not None else (auto_warmup(count) if count else auto_warmup(1000))
         roles = pat.roles(options)
@@ -134,22 +148,27 @@ class Runner:
             "count": count, "duration_s": c.duration, "warmup": warmup, "placement": where,
             "cpus": placement, "trials": [], "summary": {}, "spread": {}, "range": {}, "warnings": list(warnings),
         }
+        if rate is not None:
+            cell["rate"] = rate
         self._current = cell
-        label = f"{pattern} {name} {format_size(size)}"
+        label = f"{pattern} {name} {format_size(size)}" + ("" if rate is None else f" {format_rate(rate)}")
         reason = self._not_applicable(cls, pat, spec, size, options)
+        if reason is None and rate is not None:  # requests are matched to answers by the header...
+            reason = openloop.not_applicable(size, rate, cls.reliable, answers=spec.paced != "message")
         if reason:
             cell.update(status="n/a", reason=reason)
             self.progress("skip", label=label, reason=reason, trials=c.trials)
             return cell
         ctx = Context(size=size, count=count, duration=c.duration, warmup=warmup, seed=c.seed, verify=c.verify,
-                      reliable=cls.reliable, clients=options.get("clients", 1))
+                      reliable=cls.reliable, clients=options.get("clients", 1), rate=rate)
         specs = [WorkerSpec(key, role, index, spec.labels.get(role, role), workdir=self.workdir or "")
                  for (role, index), key in zip(roles, keys)]
         writers = sum(role != "server" for role, _ in roles)
         config = {"transport": cls.name, "transport_ref": _worker_ref(cls), "pattern": pattern,
                   "size": size, "count": count, "duration": c.duration, "warmup": warmup, "seed": c.seed,
                   "verify": c.verify, "reliable": cls.reliable, "clients": options.get("clients", 1),
-                  "options": options}
+                  "options": options, "rate": rate}
+        limit = c.timeout + (c.duration or 0.0) + (count / rate if rate is not None and count else 0.0)
         for trial in range(c.trials):
             self.progress("trial", label=label, trial=trial + 1, trials=c.trials)
             try:
@@ -157,8 +176,7 @@ class Runner:
                 transport = cls(self.workdir, CellSpec(shape=spec.shape, size=size, clients=writers))
                 if self.remote is not None:
                     transport = self.remote.wrap(transport)
-                raw = self.supervisor.run_trial(transport, specs, config, placement,
-                                                c.timeout + (c.duration or 0.0))
+                raw = self.supervisor.run_trial(transport, specs, config, placement, limit)
             except Interrupted:  # SIGTERM ends the sweep, it is not a failure of this cell
                 raise
             except (IpclabError, OSError) as exc:
@@ -168,7 +186,16 @@ class Runner:
                     cell["traceback"] = exc.traceback
                 self.progress("failed", label=label, reason=why, remaining=c.trials - trial - 1)
                 break
+            unfit = next((r["not_applicable"] for r in raw.values() if r.get("not_applicable")), None)
+            if unfit:  # what only the worker's channel could tell (openloop: no readiness wait)
+                cell.update(status="n/a", reason=unfit)
+                self.progress("skip", label=label, reason=unfit, trials=c.trials - trial)
+                return cell
             figures = pat.metrics(raw, ctx)
+            if rate is not None:  # lag, offered and achieved rate, in flight: the same for every paced pattern
+                schedule = openloop.schedule_figures(raw)
+                figures.setdefault(HISTOGRAMS, {}).update(schedule.pop(HISTOGRAMS, {}))
+                figures.update(schedule)
             if self.remote is not None:
                 figures = self.remote.figures(figures)
             for caveat in {r["caveat"] for r in raw.values() if r.get("caveat")}:  # what the protocol cannot know
@@ -179,6 +206,9 @@ class Runner:
                 figures["foreign"] = foreign
                 cell["warnings"].append(warning("foreign", f"trial {trial + 1}: {foreign} peer(s) from outside "
                                                            "the run knocked and were refused (not counted)"))
+            if figures.get("window_capped"):
+                cell["warnings"].append(warning("capped", f"trial {trial + 1}: the paced window ended after "
+                                                          f"{openloop.MAX_REQUESTS:,} requests (the memory bound)"))
             if figures.get("corrupt"):
                 cell["warnings"].append(warning("corrupt", f"trial {trial + 1}: {figures['corrupt']} corrupt "
                                                            "message(s)"))
@@ -194,6 +224,8 @@ class Runner:
                 cell["warnings"].append(warning(
                     "spread", f"{spec.headline} differs by {spread:.0%} across trials: noisy machine; add --trials "
                               "or pin CPUs"))
+            if rate is not None:
+                _check_saturated(cell, rate)
         return cell
 
     def _not_applicable(self, cls: Any, pat: Any, spec: Any, size: int, options: dict[str, Any]) -> str | None:
@@ -212,6 +244,17 @@ class Runner:
         if reason is None and self.config.duration is not None and size == 0:
             reason = "a duration run needs an end marker, which an empty message cannot carry; use --count"
         return reason
+
+
+def _check_saturated(cell: dict[str, Any], rate: float) -> None:
+    """The "saturated" warning: the cell's achieved rate (median over trials) more than SATURATED below offered."""
+    achieved = cell["summary"].get("achieved_msg_s")
+    if achieved is not None and achieved < rate * (1 - SATURATED):
+        lag = cell["summary"].get("lag_p99_us")
+        late = f"; sends were late by up to {lag:,.0f} us (p99 schedule lag)" if lag is not None else ""
+        cell["warnings"].append(warning(
+            "saturated", f"offered {rate:,.0f}/s, achieved {achieved:,.0f}/s ({achieved / rate:.0%}): the "
+                         f"{cell['transport']} cell could not keep up{late}; its latency is that of a queue"))
 
 
 def _summarize(cell: dict[str, Any]) -> None:

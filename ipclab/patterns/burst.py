@@ -15,6 +15,11 @@ Timing: the client reads the clock before sending the first message of a burst a
 time; CPU time per message divides by the K * bursts data messages (the acks are the price of each burst).
 --count counts bursts, --warmup warm-up bursts.
 
+Not paced (``SPEC.paced`` None, so --rate gives burst its closed-loop cell only): a burst is K messages sent
+back to back and one ack, so there is no per-message answer to time from an intended send; pacing whole bursts
+would need a second, burst-level schedule and bursts in flight the server cannot tell apart below 16 B. The
+open-loop view of "several in flight" is pingpong --rate, whose requests overlap whenever the server falls behind.
+
 Lossy transports (UDP, datagrams) are handled like pingpong: the server answers a burst only when all K of its
 messages arrived (it tells bursts apart by the header, so below 16 B a lossy cell is n/a); a burst whose ack does
 not come within REPLY_TIMEOUT is lost, a late ack of an earlier burst is discarded (counted as stale).

@@ -149,6 +149,7 @@ class Context:
     probe: Probe = field(default_factory=Probe)
     payload: bytes = b""
     options: dict[str, Any] = field(default_factory=dict)  # the patterns' own options (SPEC.options), by name
+    rate: float | None = None  # --rate: messages per second on a schedule (open loop); None = closed loop
 
     def __post_init__(self) -> None:
         if not self.payload:
@@ -171,6 +172,7 @@ class Context:
             reliable=cfg["reliable"],
             clients=cfg.get("clients", 1),
             options=dict(cfg.get("options") or {}),
+            rate=cfg.get("rate"),
         )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..declarations import PatternSpec, TrafficShape
 from ..transports.channels import hot_io
+from . import openloop
 from .base import by_role, counted_per, latency_metrics, pair_roles
 from .common import (
     HEADER,
@@ -46,13 +47,15 @@ SPEC = PatternSpec(
     # A round trip is two messages (ping and echo): its rate, CPU time and loss are counted per round trip.
     metrics=latency_metrics("rtt", "round trip", "round trip")
     + counted_per("round trip", "round trips", rate="round trips per second (1 / mean round trip)",
-                  detail="2 messages"),
+                  detail="2 messages")
+    + openloop.paced_metrics("round trip", "round trips", "round trip"),
     tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg"),
     report_tables=("rtt_p50_us", "rtt_p99_us", "cpu_us_msg", "ctx_msg", "loss_pct"),
     sample_key="round_trips",
     quantiles_key="rtt_quantiles_ns",
     distribution="round-trip latency",
     default_run=True,
+    paced="round trip",
 )
 
 
@@ -64,7 +67,7 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
     rbuf = bytearray(size)
     rmv = memoryview(rbuf)
     send, recv = ch.send, ch.recv_into
-    if ctx.reliable and ctx.count is not None:
+    if ctx.reliable and ctx.count is not None and ctx.rate is None:
         # The known count: the tightest possible echo loop, calling the channel's C methods directly (hot_io).
         rsend, rrecv, finish_send, finish_recv, sent = hot_io(ch, size)
         for _ in range(warmup):
@@ -117,6 +120,8 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     hdr = size >= HEADER_SIZE
     lossy = not ctx.reliable
 
+    if ctx.rate is not None:  # open loop: pings on a schedule, several in flight (patterns/openloop.py)
+        return openloop.client(ch, ctx, sbuf, size)
     if lossy:
         return _lossy_client(ch, ctx, sbuf, rbuf)
 
@@ -244,6 +249,11 @@ run = by_role(_server, _client)
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures from the workers' raw results (runs in the parent)."""
     client = raw["client"]
+    if "schedule" in client:  # open loop: rtt from the intended send time, service from the actual one
+        figures, n = openloop.answer_figures(client, "rtt")
+        figures["round_trips"] = n
+        figures.update(cpu_figures(raw, n))
+        return figures
     figures, n, mean = latency_figures(client["samples"], "rtt")
     attempted = n + client["lost"]
     out: dict[str, Any] = {"round_trips": n, "lost": client["lost"], "stale": client["stale"],

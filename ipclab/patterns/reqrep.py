@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from ..declarations import Metric, PatternSpec, TrafficShape
+from . import openloop
 from .base import by_role, counted_per, latency_metrics, pair_roles
 from .common import HEADER, HEADER_SIZE, Context, IntegrityError, cpu_figures, encode_samples, receive_buffer
 from .loops import LOST, Tally, latency_figures, round_trips, send_markers, serve_until_end
@@ -40,11 +41,13 @@ SPEC = PatternSpec(
     labels=LABELS,
     metrics=latency_metrics("ttlb", "request to last reply byte", "request")
     + counted_per("request", "requests", rate="requests per second (1 / mean TTLB)", detail="request + S-byte reply")
-    + (Metric("mb_s", "reply bytes per second of request time (S / mean TTLB)", "MB/s", True, "request"),),
+    + (Metric("mb_s", "reply bytes per second of request time (S / mean TTLB)", "MB/s", True, "request"),)
+    + openloop.paced_metrics("request to last reply byte", "requests", "request"),
     tables=("ttlb_p50_us", "ttlb_p99_us", "mb_s", "cpu_us_msg"),
     sample_key="requests",
     quantiles_key="ttlb_quantiles_ns",
     distribution="request to last reply byte",
+    paced="request",
 )
 
 
@@ -71,7 +74,7 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
     rmv = memoryview(reply)
     head = rmv[:rsize]  # the request's header is copied here: no allocation per request
     send, recv = ch.send, ch.recv_into
-    if ctx.reliable and ctx.count is not None:
+    if ctx.reliable and ctx.count is not None and ctx.rate is None:
         for _ in range(warmup):
             recv(qmv)
             head[:] = qmv
@@ -115,6 +118,8 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
     size = ctx.size
     rsize = request_size(size)
     qbuf = bytearray(ctx.payload[:rsize])
+    if ctx.rate is not None:  # open loop: requests on a schedule, several in flight (patterns/openloop.py)
+        return openloop.client(ch, ctx, qbuf, size)
     qmv = memoryview(qbuf)
     rbuf, rmv, rbody, want_body = receive_buffer(ctx)
     digest = hashlib.sha256(want_body).digest()  # the published digest the replies are checked against
@@ -165,6 +170,11 @@ run = by_role(_server, _client)
 def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
     """Per-trial figures (parent side): TTLB percentiles, throughput, loss and the sha256 check."""
     client = raw["client"]
+    if "schedule" in client:  # open loop: ttlb from the intended send time, service from the actual one
+        figures, n = openloop.answer_figures(client, "ttlb")
+        figures.update(requests=n, request_bytes=request_size(ctx.size), reply_bytes=ctx.size)
+        figures.update(cpu_figures(raw, n))
+        return figures
     figures, n, mean = latency_figures(client["samples"], "ttlb")
     attempted = n + client["lost"]
     out: dict[str, Any] = {"requests": n, "lost": client["lost"], "stale": client["stale"],

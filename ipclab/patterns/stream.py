@@ -31,6 +31,7 @@ from .common import (
     throughput_figures,
 )
 from .loops import latency_figures, send_markers
+from .openloop import paced_metrics
 
 ORDER = 20
 UNNUMBERED = ("empty messages carry no sequence number: the first --warmup arrivals are taken as the warm-up "
@@ -44,13 +45,15 @@ SPEC = PatternSpec(
     headline="mb_s",
     count_class="bulk",
     labels=LABELS,
-    metrics=latency_metrics("owl", "one-way latency under load", "message"),
+    metrics=latency_metrics("owl", "one-way latency under load", "message")
+    + paced_metrics("one-way latency", "messages", "message", answers=False),  # --rate (patterns/paced.py)
     tables=("mb_s", "msg_s", "cpu_us_msg"),
     report_tables=("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
     sample_key="received",
     quantiles_key="owl_quantiles_ns",
     distribution="one-way latency under load",
     default_run=True,
+    paced="message",  # --rate: the producer sends on a schedule (patterns/paced.py)
 )
 
 
@@ -58,6 +61,10 @@ roles = pair_roles
 
 
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
+    if ctx.rate is not None and role != "server":  # --rate: a paced producer (the consumer is the same)
+        from .paced import producer
+
+        return producer(channel, ctx)
     if role == "server":
         if ctx.reliable and ctx.count is not None:
             return _consumer_counted(channel, ctx)

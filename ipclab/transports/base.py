@@ -57,6 +57,15 @@ class Channel(ABC):
     # messages); the worker reports the number with its result.
     foreign: int = 0
 
+    # True: ``wait_readable`` works (the open-loop patterns keep requests in flight only on such channels).
+    waits_readable: ClassVar[bool] = False
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """True once ``recv_into`` would find a message (or EOF) without waiting, False after ``timeout_s``
+        seconds without one (0: just look). It may return False before ``timeout_s`` (a channel that can only
+        look, or waits in coarser units): callers loop. Optional: a channel that can tell sets ``waits_readable``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot wait for a message without receiving it")
+
     def set_timeout(self, seconds: float | None) -> None:  # noqa: B027 - optional for reliable transports
         """Make ``recv_into`` raise TimeoutError after ``seconds`` without a message (None: block)."""
 

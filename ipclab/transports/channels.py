@@ -22,6 +22,7 @@ figures are exactly what they were.
 from __future__ import annotations
 
 import io
+import select
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,21 @@ def hot_io(channel: Channel, size: int) -> tuple[Any, Any, Any, Any, int | None]
     if channel.has_raw_io:
         return (*channel.raw_io, size)
     return channel.send, channel.recv_into, _whole, _whole, None
+
+
+def fd_waiter(fd: int) -> Callable[[float], bool]:
+    """wait_readable for a pollable fd: select() for a timeout (microsecond resolution; poll() and epoll()
+    round a timeout up to whole milliseconds, too coarse for a request schedule), poll() to just look."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    look, wait, fds = poller.poll, select.select, [fd]
+
+    def wait_readable(timeout_s: float) -> bool:
+        if timeout_s <= 0:
+            return bool(look(0))
+        return bool(wait(fds, (), (), timeout_s)[0])
+
+    return wait_readable
 
 
 def _fill(readinto: Callable[[memoryview], int | None], buf: memoryview, got: int | None) -> int:
@@ -111,6 +127,15 @@ class FdStreamChannel(BoundChannel):
             self.send = send  # type: ignore[method-assign]
         self.raw_io = _stream_io(write, readinto)
 
+    waits_readable = True
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Readiness of the read fd (the first call binds a poller to this instance)."""
+        if self._reader is None:
+            raise OSError("this endpoint cannot receive")
+        self.wait_readable = fd_waiter(self._reader.fileno())  # type: ignore[method-assign,assignment]
+        return self.wait_readable(timeout_s)
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
@@ -131,6 +156,13 @@ class SocketChannel(BoundChannel):
 
     def set_timeout(self, seconds: float | None) -> None:
         set_recv_timeout(self.sock, seconds)
+
+    waits_readable = True
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Readiness of the socket (the first call binds a poller to this instance)."""
+        self.wait_readable = fd_waiter(self.sock.fileno())  # type: ignore[method-assign,assignment]
+        return self.wait_readable(timeout_s)
 
     def close(self) -> None:
         self.sock.close()

@@ -82,6 +82,15 @@ class MpPipeChannel(BoundChannel):
 
         self.recv_into = recv_into  # type: ignore[method-assign]
 
+    waits_readable = True
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """The connection's own fd, polled (microsecond timeouts through select, see channels.fd_waiter)."""
+        from .channels import fd_waiter
+
+        self.wait_readable = fd_waiter(self.conn.fileno())  # type: ignore[method-assign,assignment]
+        return self.wait_readable(timeout_s)
+
     def close(self) -> None:
         self.conn.close()
 

@@ -142,6 +142,21 @@ class PosixMqChannel(BoundChannel):
 
             self.recv_into = recv_into  # type: ignore[method-assign]
 
+    waits_readable = True
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """A Linux message queue descriptor is pollable: readable while the inbox holds a message."""
+        if self.inbox is None:
+            raise OSError("this endpoint cannot receive")
+        from .channels import fd_waiter
+
+        self.wait_readable = fd_waiter(self.inbox.mqd)  # type: ignore[method-assign,assignment]
+        return self.wait_readable(timeout_s)
+
+    def in_flight_limit(self) -> int:
+        """Messages the inbox holds before a sender blocks (its depth, fs.mqueue.msg_max)."""
+        return int(self.inbox.max_messages) if self.inbox is not None else 1
+
     def set_timeout(self, seconds: float | None) -> None:
         """mq_timedreceive: TimeoutError after ``seconds`` without a message (None: block again)."""
         if self.inbox is None:

@@ -157,6 +157,32 @@ class ZmqChannel(BoundChannel):
 
         self.recv_into = recv_into  # type: ignore[method-assign]
 
+    waits_readable = True
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """zmq's notification fd, waited on with select (microseconds; zmq_poll counts whole milliseconds).
+
+        The fd is edge-triggered: it signals that ZMQ_EVENTS may have changed, not that a message is there, so
+        ZMQ_EVENTS is read before and after the wait (reading it also re-arms the fd). A wake-up without a message
+        returns False early, which callers allow for."""
+        import select
+
+        import zmq
+
+        sock, events, pollin = self.sock, zmq.EVENTS, zmq.POLLIN
+        fds, wait = [sock.getsockopt(zmq.FD)], select.select
+
+        def wait_readable(timeout_s: float) -> bool:
+            if sock.getsockopt(events) & pollin:
+                return True
+            if timeout_s > 0:
+                wait(fds, (), (), timeout_s)
+                return bool(sock.getsockopt(events) & pollin)
+            return False
+
+        self.wait_readable = wait_readable  # type: ignore[method-assign]
+        return wait_readable(timeout_s)
+
     def set_timeout(self, seconds: float | None) -> None:
         import zmq
 
