@@ -19,8 +19,9 @@ def add_parser(subparsers: Any) -> None:
                "  ipclab plot results/run.json --kind cdf -o cdf.svg")
     plo.add_argument("result", metavar="RESULT.json")
     plo.add_argument("--output", "-o", metavar="FILE.png|svg", required=True, help="image file (.png or .svg)")
-    plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "cpu"),
-                     help="what to plot (default: latency if the result has ping-pong cells, else throughput)")
+    plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "cpu", "load"),
+                     help="what to plot (default: latency if the result has ping-pong cells, else throughput; load: "
+                     "latency vs achieved rate of open-loop --rate cells)")
     plo.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     add_selection(plo)
 

@@ -34,11 +34,11 @@ def parse_metrics(text: str | None) -> list[str] | None:
 
 
 def selected(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """The result with only the cells --transport, --pattern and --size select."""
+    """The result with only the cells --transport, --pattern, --size and --rate select."""
     from .select import select_cells
 
     return select_cells(result, getattr(args, "transport", None), getattr(args, "pattern", None),
-                        getattr(args, "size", None))
+                        getattr(args, "size", None), getattr(args, "rate", None))
 
 
 def write_output(data: str | bytes, path: str | None, force: bool) -> bool:

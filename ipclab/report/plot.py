@@ -23,7 +23,7 @@ from ..errors import ConfigError, IpclabError
 from ..patterns import specs
 from .metrics import METRICS
 
-KINDS = ("latency", "throughput", "cdf", "cpu")
+KINDS = ("latency", "throughput", "cdf", "cpu", "load")
 FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'ipclab[plot]'"
 MAX_CDF_PANELS = 9
@@ -65,6 +65,10 @@ def throughput_source(result: dict[str, Any]) -> PatternSpec | None:
 
 
 def default_kind(result: dict[str, Any]) -> str:
+    from .load import closed_loop, has_open_loop
+
+    if has_open_loop(result) and not latency_source(closed := closed_loop(result)) and not throughput_source(closed):
+        return "load"  # open-loop cells only
     return "throughput" if latency_source(result) is None and throughput_source(result) else "latency"
 
 
@@ -79,7 +83,8 @@ def caption(result: dict[str, Any], kind: str) -> str:
     if kind == "throughput" and (spec := throughput_source(result)):
         return f"{_capital(spec.name)} throughput vs message size"
     return {"latency": "Latency vs message size", "throughput": "Throughput vs message size",
-            "cdf": "Latency distribution (CDF)", "cpu": "CPU time per message"}[kind]
+            "cdf": "Latency distribution (CDF)", "cpu": "CPU time per message",
+            "load": "Latency vs achieved rate (open loop, from the intended send time)"}[kind]
 
 
 def _placement(cells: list[dict[str, Any]]) -> str:
@@ -275,7 +280,13 @@ def _cdf(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     fig.suptitle(f"Distribution of {what} ({pattern}); {_subtitle(result, cells)}", fontsize=10)
 
 
-_DRAW = {"latency": _latency, "throughput": _throughput, "cdf": _cdf, "cpu": _cpu}
+def _load(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
+    from .loadplot import draw
+
+    draw(fig, result, colors)
+
+
+_DRAW = {"latency": _latency, "throughput": _throughput, "cdf": _cdf, "cpu": _cpu, "load": _load}
 
 
 def render(result: dict[str, Any], kind: str, fmt: str = "png") -> bytes:
@@ -290,7 +301,9 @@ def render(result: dict[str, Any], kind: str, fmt: str = "png") -> bytes:
     with matplotlib.rc_context({"svg.hashsalt": "ipclab", "svg.fonttype": "none"}):
         size = (10, 6) if kind in ("cdf", "cpu") else (7, 4.5)
         fig = Figure(figsize=size, layout="constrained")
-        _DRAW[kind](fig, result, _colors(result))
+        from .load import closed_loop  # the size plots: closed-loop cells; open-loop ones: --kind load
+
+        _DRAW[kind](fig, result if kind == "load" else closed_loop(result), _colors(result))
         buf = io.BytesIO()
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
         fig.savefig(buf, format=fmt, dpi=110, metadata=metadata)
