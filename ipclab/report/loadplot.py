@@ -72,8 +72,9 @@ def draw(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
         cells = [c for c in result["cells"] if c["pattern"] == pattern and open_loop(c) and c["status"] == "ok"]
         samples = [info.get("samples") for c in cells for info in (c.get("pooled") or {}).values()
                    if latency_keys(pattern, cells)[0] in info.get("keys", ())]
-        n = f", n = {min(samples)}–{max(samples)} per cell" if samples and min(samples) != max(samples) else (
-            f", n = {samples[0]} per cell" if samples else "")
+        counted = f"{min(samples)}–{max(samples)}" if samples and min(samples) != max(samples) else (
+            f"{samples[0]}" if samples else "")
+        n = f", n = {counted} {per}s per cell" if counted else ""
         trials = result.get("config", {}).get("trials", 1)
         ax.set_title(f"{pattern}: {what} per {per}{n}\nall samples of {trials} trial{'s' if trials != 1 else ''} "
                      f"pooled; {_placement(cells)}", fontsize=9)

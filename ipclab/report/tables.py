@@ -235,7 +235,8 @@ def render_text(table: Table, tablefmt: str = "simple") -> str:
 
 
 CSV_COLUMNS = ["pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max", "loss_pct",
-               "trials", "placement", "rate"]  # rate: a load table's offered rate per second; empty: closed loop
+               "trials", "placement"]
+RATE_COLUMN = "rate"  # with load tables only: an open-loop cell's offered rate per second; empty: closed loop
 CSV_DIGITS = 6  # significant digits: far finer than any trial-to-trial spread, no float noise (…0000000003)
 
 
@@ -258,10 +259,12 @@ def render_csv(tables: list[Table]) -> str:
     """Machine-clean CSV: one row per (pattern, metric, transport, size), medians to CSV_DIGITS significant digits;
     ``min`` and ``max`` across trials (empty with one trial), the cell's ``loss_pct`` (empty where loss is not
     counted), its number of ``trials`` and its ``placement``. A delivery table adds rows for its ``reordered``
-    and ``duplicated`` counts."""
+    and ``duplicated`` counts. With load tables (open-loop cells) a ``rate`` column gives each row's offered rate
+    (empty: closed loop) and a load table adds rows for its p99, offered and achieved rates."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    loaded = any(t.rates for t in tables)  # open-loop cells: one more column, the offered rate
+    writer.writerow([*CSV_COLUMNS, *([RATE_COLUMN] if loaded else [])])
     for t in tables:
         for r, (row, vals) in enumerate(zip(t.rows, t.values)):
             name = t.row_keys[r][0] if t.row_keys else row[0].split(" [")[0]
@@ -274,7 +277,7 @@ def render_csv(tables: list[Table]) -> str:
                 low, high = span if span else (None, None)
                 count = t.trials[r][i] if t.trials else None
                 where = (t.placements[r][i] if t.placements else None) or ""
-                tail = ("" if count is None else str(count), where, _num(rate))
+                tail = ("" if count is None else str(count), where, *([_num(rate)] if loaded else []))
                 writer.writerow([csv_cell(f) for f in (t.pattern, t.metric.key, t.metric.unit, name, size,
                                                        _num(value), status, _num(low), _num(high), _num(lost),
                                                        *tail)])
