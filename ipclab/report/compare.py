@@ -25,7 +25,7 @@ META_FIELDS = (("kernel", "kernel"), ("cpu_model", "CPU model"), ("cpu_count", "
                ("python_version", "Python version"), ("python_implementation", "Python implementation"),
                ("ipclab_version", "ipclab version"))
 CONFIG_FIELDS = (("count", "--count"), ("duration", "--duration"), ("warmup", "--warmup"),
-                 ("verify", "--verify"))
+                 ("verify", "--verify"), ("rates", "--rate"))
 
 
 def config_fields() -> list[tuple[str, str]]:
