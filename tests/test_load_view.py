@@ -10,8 +10,10 @@ import copy
 import csv
 import io
 import json
+import os
 
 import pytest
+from conftest import ROOT
 from synthetic import make_result
 from synthetic_load import RATES, load_result
 
@@ -298,3 +300,31 @@ def test_html_report_embeds_the_load_plot(tmp_path, capsys):
     path = save(tmp_path, load_result())
     assert main(["report", path, "--format", "html"]) == 0
     assert "Latency vs achieved rate" in capsys.readouterr().out
+
+
+def test_an_open_loop_cell_that_is_not_applicable_says_why():
+    result = load_result(saturate_above=None)
+    result["cells"].append({"pattern": "pingpong", "transport": "tcp", "size_bytes": 64, "rate": 200000.0,
+                            "status": "n/a", "reason": "cannot keep 64 requests in flight", "trials": [],
+                            "summary": {}, "spread": {}, "warnings": []})
+    table = load_table(build_tables(result))
+    assert table.columns == ["transport", "1k", "10k", "50k", "200k", "max"]
+    text, number = table.rows[1][4].split(" [")
+    assert text == "n/a" and table.notes[int(number.rstrip("]")) - 1] == "cannot keep 64 requests in flight"
+    assert table.rows[0][4] == ""  # pipe was not run at that rate
+
+
+def test_the_shipped_experiment_is_the_issue_sweep():
+    """Checked with its own reader until --rate is in the option table (then test_experiment validates it)."""
+    import tomllib
+
+    from ipclab.experiment import schema
+    from ipclab.report.select import parse_rate
+
+    with open(os.path.join(ROOT, "experiments", "latency-under-load.toml"), "rb") as f:
+        keys = tomllib.load(f)
+    assert set(keys) - {"rates"} <= set(schema())
+    assert [parse_rate(str(r)) for r in keys["rates"]] == [1000.0, 10000.0, 50000.0, None]
+    assert keys["transports"] == ["pipe", "unix", "tcp", "shm", "posix-mq", "zmq-ipc"]
+    assert keys["patterns"] == ["pingpong"] and keys["sizes"] == [64] and keys["duration"] > 0
+    assert "coordinated omission" in keys["description"] and "intended send time" in keys["description"]
