@@ -21,6 +21,7 @@ from ..config import format_size
 from ..declarations import PatternSpec
 from ..errors import ConfigError, IpclabError
 from ..patterns import specs
+from .loadplot import draw as _load  # --kind load: latency vs achieved rate of open-loop cells
 from .metrics import METRICS
 
 KINDS = ("latency", "throughput", "cdf", "cpu", "load")
@@ -278,12 +279,6 @@ def _cdf(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     for ax in axes[len(sizes):]:
         ax.set_visible(False)
     fig.suptitle(f"Distribution of {what} ({pattern}); {_subtitle(result, cells)}", fontsize=10)
-
-
-def _load(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
-    from .loadplot import draw
-
-    draw(fig, result, colors)
 
 
 _DRAW = {"latency": _latency, "throughput": _throughput, "cdf": _cdf, "cpu": _cpu, "load": _load}
