@@ -53,9 +53,9 @@ def require_pandas() -> Any:
 
 
 def rate_columns(cell: model.Cell) -> dict[str, Any]:
-    """A cell's offered rate, if the result has one (open-loop runs: ``rate`` or ``rate_*`` keys)."""
-    return {k: v for k, v in cell.extra.items()
-            if (k == "rate" or k.startswith("rate_")) and (v is None or isinstance(v, (int, float, str)))}
+    """An open-loop cell's offered rate (``--rate``, messages per second); nothing for a closed-loop cell (pandas
+    leaves its ``rate`` NaN when other cells have one)."""
+    return {} if cell.rate is None else {"rate": cell.rate}
 
 
 def records(result: model.Result) -> list[dict[str, Any]]:

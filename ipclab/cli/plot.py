@@ -21,9 +21,11 @@ def add_parser(subparsers: Any) -> None:
                "  ipclab plot results/run.json --kind hist --transport pipe,unix --size 64 -o hist.png")
     plo.add_argument("result", metavar="RESULT.json")
     plo.add_argument("--output", "-o", metavar="FILE.png|svg", required=True, help="image file (.png or .svg)")
-    plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "hist", "cpu"),
-                     help="what to plot (default: latency if the result has ping-pong cells, else throughput); "
-                          "hist: the latency distribution of up to 8 cells, chosen with --transport/--size")
+    plo.add_argument("--kind", choices=("latency", "throughput", "cdf", "hist", "cpu", "load"),
+                     help="what to plot (default: latency if the result has ping-pong cells, else throughput; "
+                          "load if it has only open-loop --rate cells); hist: the latency distribution of up to 8 "
+                          "cells, chosen with --transport/--size; load: latency vs achieved rate of open-loop "
+                          "--rate cells")
     plo.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     add_selection(plo)
 

@@ -16,7 +16,12 @@ DELIVERY = ("loss_pct", "reordered", "duplicated")  # the figures of a lossy cel
 
 
 def label(cell: dict[str, Any]) -> str:
-    """"transport size": how a warning names a cell of a known pattern."""
+    """"transport size" (", at 10k/s offered" for an open-loop cell): how a warning names a cell."""
+    rate = cell.get("rate")
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        from .load import format_rate
+
+        return f"{cell['transport']} {format_size(cell['size_bytes'])} at {format_rate(float(rate))}/s offered"
     return f"{cell['transport']} {format_size(cell['size_bytes'])}"
 
 

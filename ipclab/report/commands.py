@@ -34,11 +34,11 @@ def parse_metrics(text: str | None) -> list[str] | None:
 
 
 def selected(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """The result with only the cells --transport, --pattern and --size select."""
+    """The result with only the cells --transport, --pattern, --size and --rate select."""
     from .select import select_cells
 
     return select_cells(result, getattr(args, "transport", None), getattr(args, "pattern", None),
-                        getattr(args, "size", None))
+                        getattr(args, "size", None), getattr(args, "rate", None))
 
 
 def write_output(data: str | bytes, path: str | None, force: bool) -> bool:
@@ -73,22 +73,25 @@ def _warn(lines: list[str]) -> None:
 
 def report_tables(result: dict[str, Any], metrics: list[str] | None, path: str = "the result") -> list[Any]:
     """The pivot tables a report shows; ConfigError if a requested metric is recorded nowhere."""
+    from .load import closed_loop, load_tables
     from .tables import applicable, patterns_in, pivot, shown_metrics
 
     patterns = patterns_in(result)
     if not patterns:
         raise ConfigError(f"{path} holds no cells (was the run interrupted before the first one?)")
+    closed = closed_loop(result)  # the size pivots: closed-loop cells; open-loop ones (--rate): the load tables
+    shown = patterns_in(closed)
     if metrics is None:
         # A pattern's SPEC.report_tables (a little more than `run`), with the delivery table where cells lost any.
-        return [pivot(result, p, k) for p in patterns for k in shown_metrics(result, p, report_metrics(p))
-                if applicable(result, p, k)]
+        return [pivot(closed, p, k) for p in shown for k in shown_metrics(closed, p, report_metrics(p))
+                if applicable(closed, p, k)] + load_tables(result)
     recorded = [k for k in METRICS if any(applicable(result, p, k) for p in patterns)]
     for key in metrics:
         if key not in recorded:
             raise ConfigError(f"--metric: {key!r} is not recorded in {path} (patterns: {', '.join(patterns)}); "
                               f"recorded here: {', '.join(recorded)}")
-    return [pivot(result, p, k) for p in patterns for k in shown_metrics(result, p, metrics, asked=True)
-            if applicable(result, p, k)]
+    return [pivot(closed, p, k) for p in shown for k in shown_metrics(closed, p, metrics, asked=True)
+            if applicable(closed, p, k)] + load_tables(result)
 
 
 def context_line(result: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ META_FIELDS = (("kernel", "kernel"), ("cpu_model", "CPU model"), ("cpu_count", "
                ("python_version", "Python version"), ("python_implementation", "Python implementation"),
                ("ipclab_version", "ipclab version"))
 CONFIG_FIELDS = (("count", "--count"), ("duration", "--duration"), ("warmup", "--warmup"),
-                 ("verify", "--verify"))
+                 ("verify", "--verify"), ("rates", "--rate"))
 
 
 def config_fields() -> list[tuple[str, str]]:
@@ -50,6 +50,7 @@ class Row:
     size: int
     metric: Metric
     outcome: dict[str, Any]  # stats.compare_trials
+    rate: float | None = None  # an open-loop cell's offered rate; None: closed loop
 
     def verdict(self) -> str:
         o = self.outcome
@@ -70,12 +71,24 @@ class Comparison:
     notes: list[str] = field(default_factory=list)  # cells on one side only, too few trials
 
 
-def _key(cell: dict[str, Any]) -> tuple[str, str, int]:
-    return cell["pattern"], cell["transport"], cell["size_bytes"]
+Key = tuple[str, str, int, "float | None"]
 
 
-def _label(key: tuple[str, str, int]) -> str:
-    return f"{key[0]} {key[1]} {format_size(key[2])}"
+def _key(cell: dict[str, Any]) -> Key:
+    """Cells match by pattern, transport, size and offered rate (open loop; None: closed loop)."""
+    from .load import rate_of
+
+    return cell["pattern"], cell["transport"], cell["size_bytes"], rate_of(cell)
+
+
+def _rate(rate: float | None) -> str:
+    from .load import format_rate
+
+    return format_rate(rate) + ("/s" if rate is not None else "")
+
+
+def _label(key: Key) -> str:
+    return f"{key[0]} {key[1]} {format_size(key[2])}" + (f" at {_rate(key[3])}" if key[3] is not None else "")
 
 
 def per_trial(cell: dict[str, Any], metric: str) -> list[float]:
@@ -122,7 +135,7 @@ def compare(a: dict[str, Any], b: dict[str, Any], metrics: list[str] | None = No
             va, vb = per_trial(cells_a[key], name), per_trial(cells_b[key], name)
             if va and vb:
                 outcome = stats.compare_trials(va, vb, alpha=alpha, seed=seed)
-                result.rows.append(Row(pattern, key[1], key[2], metric, outcome))
+                result.rows.append(Row(pattern, key[1], key[2], metric, outcome, key[3]))
     only_a = [k for k in cells_a if k not in cells_b]
     only_b = [k for k in cells_b if k not in cells_a]
     if only_a:
@@ -156,11 +169,12 @@ def tables(comp: Comparison, alpha: float = ALPHA) -> list[Table]:
         metric = rows[0].metric
         title = (f"{pattern}: {metric.heading()}; B/A = ratio of medians across trials, {1 - alpha:.0%} CI by "
                  f"bootstrap, p from Mann-Whitney U on per-trial figures")
-        body = [[r.transport, format_size(r.size), format_number(r.outcome["median_a"]),
-                 format_number(r.outcome["median_b"]),
+        loaded = any(r.rate is not None for r in rows)  # open-loop cells: a rate column (max = closed loop)
+        body = [[r.transport, format_size(r.size), *([_rate(r.rate)] if loaded else []),
+                 format_number(r.outcome["median_a"]), format_number(r.outcome["median_b"]),
                  "" if r.outcome["ratio"] is None else f"{r.outcome['ratio']:.3g}", _ci(r.outcome), r.verdict()]
                 for r in rows]
-        columns = [*COLUMNS[:5], f"{1 - alpha:.0%} CI", COLUMNS[6]]
+        columns = [*COLUMNS[:2], *(["rate"] if loaded else []), *COLUMNS[2:5], f"{1 - alpha:.0%} CI", COLUMNS[6]]
         out.append(Table(pattern, metric, title, columns, [r.size for r in rows], body, [],
                          transports=[r.transport for r in rows]))
     return out
@@ -178,7 +192,7 @@ def render_text(comp: Comparison, fmt: str, alpha: float = ALPHA, width: int | N
     width = width or terminal_width()
     out = []
     for t in tables(comp, alpha):
-        aligns = ("left", "right", "right", "right", "right", "right", "left")
+        aligns = ("left", *("right",) * (len(t.columns) - 2), "left")
         if md:
             from tabulate import tabulate
 
@@ -238,7 +252,8 @@ def records(comp: Comparison) -> list[dict[str, Any]]:
         o = r.outcome
         ci = o["ci"]
         out.append({"pattern": r.pattern, "metric": r.metric.key, "unit": r.metric.unit, "transport": r.transport,
-                    "size_bytes": r.size, "trials_a": o["n_a"], "trials_b": o["n_b"], "median_a": o["median_a"],
+                    "size_bytes": r.size, "rate": r.rate, "trials_a": o["n_a"], "trials_b": o["n_b"],
+                    "median_a": o["median_a"],
                     "median_b": o["median_b"], "ratio": o["ratio"], "ci_low": None if ci is None else ci[0],
                     "ci_high": None if ci is None else ci[1], "p_value": o["p"], "significant": o["significant"],
                     "reason": o["reason"]})
@@ -249,7 +264,7 @@ def render_csv(comp: Comparison) -> str:
     """Machine-clean: raw numbers, empty fields for 'not computed', true/false for significance."""
     rows = records(comp)
     out = io.StringIO()
-    fields = ["pattern", "metric", "unit", "transport", "size_bytes", "trials_a", "trials_b", "median_a",
+    fields = ["pattern", "metric", "unit", "transport", "size_bytes", "rate", "trials_a", "trials_b", "median_a",
               "median_b", "ratio", "ci_low", "ci_high", "p_value", "significant", "reason"]
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

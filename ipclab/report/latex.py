@@ -49,7 +49,8 @@ def escape(text: str) -> str:
 
 
 def _label(table: Table) -> str:
-    return "tab:ipclab-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{table.pattern}-{table.metric.key}").strip("-")
+    load = "-load" if table.rates else ""  # a load table shares its pattern and metric with a size pivot
+    return "tab:ipclab-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{table.pattern}-{table.metric.key}{load}").strip("-")
 
 
 def render_table(table: Table) -> str:

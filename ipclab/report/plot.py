@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError, IpclabError
 from .distplot import MAX_HIST_CELLS, draw_cdf, draw_hist
+from .loadplot import draw as draw_load  # --kind load: latency vs achieved rate of open-loop cells
 from .metrics import METRICS
 from .plotdata import (
     Point,
@@ -52,7 +53,7 @@ __all__ = ["FORMATS", "INSTALL_HINT", "KINDS", "MAX_HIST_CELLS", "caption", "cdf
            "figure", "latency_source", "merged_quantiles", "render", "require_matplotlib", "series",
            "throughput_source", "transport_style"]
 
-KINDS = ("latency", "throughput", "cdf", "hist", "cpu")
+KINDS = ("latency", "throughput", "cdf", "hist", "cpu", "load")
 FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'ipclab[plot]'"
 SPLIT_AT = 6  # more transports than this: p50 and p99 in two panels instead of one crowded one
@@ -69,6 +70,10 @@ def require_matplotlib() -> Any:
 
 
 def default_kind(result: dict[str, Any]) -> str:
+    from .load import closed_loop, has_open_loop
+
+    if has_open_loop(result) and not latency_source(closed := closed_loop(result)) and not throughput_source(closed):
+        return "load"  # open-loop cells only
     return "throughput" if latency_source(result) is None and throughput_source(result) else "latency"
 
 
@@ -77,7 +82,8 @@ def _capital(text: str) -> str:
 
 
 CAPTIONS = {"latency": "Latency vs message size", "throughput": "Throughput vs message size",
-            "cdf": "Latency distribution (CDF)", "hist": "Latency histogram", "cpu": "CPU time per message"}
+            "cdf": "Latency distribution (CDF)", "hist": "Latency histogram", "cpu": "CPU time per message",
+            "load": "Latency vs achieved rate (open loop, from the intended send time)"}
 
 
 def caption(result: dict[str, Any], kind: str) -> str:
@@ -212,7 +218,8 @@ def _cpu(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     outside_legend(fig, list(dict.fromkeys(n for _, d in panels for n in d)), style_handles(False, bars)[1:] or None)
 
 
-_DRAW = {"latency": _latency, "throughput": _throughput, "cdf": draw_cdf, "hist": draw_hist, "cpu": _cpu}
+_DRAW = {"latency": _latency, "throughput": _throughput, "cdf": draw_cdf, "hist": draw_hist, "cpu": _cpu,
+         "load": draw_load}
 _SIZES = {"latency": (9.5, 5.0), "throughput": (8.5, 5.0), "cdf": (11, 6.5), "cpu": (11.5, 5.5)}
 
 
@@ -223,8 +230,10 @@ def figure(result: dict[str, Any], kind: str) -> Any:
     require_matplotlib()
     from matplotlib.figure import Figure
 
+    from .load import closed_loop  # the size plots: closed-loop cells; open-loop ones: --kind load
+
     fig = Figure(figsize=_SIZES.get(kind, (8.5, 5.0)), layout="constrained")
-    _DRAW[kind](fig, result, _colors(result))
+    _DRAW[kind](fig, result if kind == "load" else closed_loop(result), _colors(result))
     declutter(fig)
     return fig
 

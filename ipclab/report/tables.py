@@ -51,6 +51,8 @@ class Table:
     trials: list[list[int | None]] = field(default_factory=list)  # trials run per cell (CSV)
     placements: list[list[str | None]] = field(default_factory=list)  # each cell's placement (CSV)
     transports: list[str] = field(default_factory=list)  # each row's transport (its label may carry a mark)
+    rates: list[float | None] = field(default_factory=list)  # a load table's columns: offered rates (None = max)
+    row_keys: list[tuple[str, int]] = field(default_factory=list)  # a load table's rows: (transport, size)
 
 
 def patterns_in(result: dict[str, Any]) -> list[str]:
@@ -87,7 +89,8 @@ def delivery_text(cell: dict[str, Any]) -> str:
 def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     metric = metric_for(pattern, metric_key)  # the words its cells count in (per round trip...)
     is_delivery = metric_key == LOSS_KEY
-    cells = [c for c in result["cells"] if c["pattern"] == pattern]
+    # Closed-loop cells only: open-loop ones (--rate) share (transport, size) and are the load tables' (load.py).
+    cells = [c for c in result["cells"] if c["pattern"] == pattern and c.get("rate") is None]
     transports = list(dict.fromkeys(c["transport"] for c in cells))
     sizes = sorted(dict.fromkeys(c["size_bytes"] for c in cells))
     by_key = {(c["transport"], c["size_bytes"]): c for c in cells}
@@ -240,6 +243,7 @@ def render_text(table: Table, tablefmt: str = "simple", width: int | None = None
 
 CSV_COLUMNS = ["pattern", "metric", "unit", "transport", "size_bytes", "value", "status", "min", "max", "loss_pct",
                "trials", "placement"]
+RATE_COLUMN = "rate"  # with load tables only: an open-loop cell's offered rate per second; empty: closed loop
 CSV_DIGITS = 6  # significant digits: far finer than any trial-to-trial spread, no float noise (…0000000003)
 
 
@@ -253,31 +257,40 @@ def _num(value: float | None) -> str:
     return repr(round(x, CSV_DIGITS - 1 - math.floor(math.log10(abs(x)))))
 
 
+def _unit(key: str) -> str:
+    """The unit of an extra figure of a table: delivery counts are messages; a load table's rates and µs."""
+    return "/s" if key.endswith("_msg_s") else "µs" if key.endswith("_us") else "messages"
+
+
 def render_csv(tables: list[Table]) -> str:
     """Machine-clean CSV: one row per (pattern, metric, transport, size), medians to CSV_DIGITS significant digits;
     ``min`` and ``max`` across trials (empty with one trial), the cell's ``loss_pct`` (empty where loss is not
     counted), its number of ``trials`` and its ``placement``. A delivery table adds rows for its ``reordered``
-    and ``duplicated`` counts."""
+    and ``duplicated`` counts. With load tables (open-loop cells) a ``rate`` column gives each row's offered rate
+    (empty: closed loop) and a load table adds rows for its p99, offered and achieved rates."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    loaded = any(t.rates for t in tables)  # open-loop cells: one more column, the offered rate
+    writer.writerow([*CSV_COLUMNS, *([RATE_COLUMN] if loaded else [])])
     for t in tables:
         for r, (row, vals) in enumerate(zip(t.rows, t.values)):
-            name = t.transports[r] if t.transports else row[0]
-            for i, (size, text, value) in enumerate(zip(t.sizes, row[1:], vals)):
+            name = t.row_keys[r][0] if t.row_keys else (t.transports[r] if t.transports else row[0])
+            for i, (text, value) in enumerate(zip(row[1:], vals)):
+                size = t.row_keys[r][1] if t.row_keys else t.sizes[i]
+                rate = t.rates[i] if t.rates else None
                 status = "ok" if value is not None else (text.split(" ")[0] if text else "missing")
                 span = t.ranges[r][i] if t.ranges else None
                 lost = t.losses[r][i] if t.losses else None
                 low, high = span if span else (None, None)
                 count = t.trials[r][i] if t.trials else None
                 where = (t.placements[r][i] if t.placements else None) or ""
-                tail = ("" if count is None else str(count), where)
+                tail = ("" if count is None else str(count), where, *([_num(rate)] if loaded else []))
                 writer.writerow([csv_cell(f) for f in (t.pattern, t.metric.key, t.metric.unit, name, size,
                                                        _num(value), status, _num(low), _num(high), _num(lost),
                                                        *tail)])
                 for key, matrix in t.extra.items():
                     figure = matrix[r][i]
-                    writer.writerow([csv_cell(f) for f in (t.pattern, key, "messages", name, size, _num(figure),
+                    writer.writerow([csv_cell(f) for f in (t.pattern, key, _unit(key), name, size, _num(figure),
                                                            "ok" if figure is not None else status, "", "",
                                                            _num(lost), *tail)])
     return out.getvalue()
@@ -287,19 +300,23 @@ def render_json(tables: list[Table]) -> str:
     return strict_json([{"pattern": t.pattern, "metric": t.metric.key, "unit": t.metric.unit, "title": t.title,
                         "sizes": t.sizes, "transports": t.transports or [r[0] for r in t.rows], "values": t.values,
                         "ranges": [[list(s) if s else None for s in row] for row in t.ranges],
-                        "loss_pct": t.losses, **t.extra, "notes": t.notes, "legend": t.legend}
+                        "loss_pct": t.losses, **t.extra, "notes": t.notes, "legend": t.legend,
+                        **({"rates": t.rates, "rows": [list(k) for k in t.row_keys]} if t.rates else {})}
                        for t in tables], indent=1) + "\n"
 
 
 def build_tables(result: dict[str, Any], metrics: list[str] | None = None) -> list[Table]:
     """The tables of ``ipclab run``: each pattern's declared tables (or the given metrics), where recorded, and
-    the delivery table of a pattern with a lossy cell."""
+    the delivery table of a pattern with a lossy cell; then the latency-vs-load tables of open-loop cells."""
+    from .load import closed_loop, load_tables
+
     tables = []
-    for pattern in patterns_in(result):
-        for key in shown_metrics(result, pattern, metrics or default_metrics(pattern), asked=bool(metrics)):
-            if applicable(result, pattern, key):
-                tables.append(pivot(result, pattern, key))
-    return tables
+    closed = closed_loop(result)  # the size pivots read closed-loop cells; open-loop ones are the load tables'
+    for pattern in patterns_in(closed):
+        for key in shown_metrics(closed, pattern, metrics or default_metrics(pattern), asked=bool(metrics)):
+            if applicable(closed, pattern, key):
+                tables.append(pivot(closed, pattern, key))
+    return tables + load_tables(result)
 
 
 TEXT_FORMATS = {"table": "simple", "github": "pipe", "markdown": "pipe"}  # github: an older name of markdown
