@@ -25,7 +25,8 @@ from .metrics import METRICS, format_number
 SATURATION = 0.05  # achieved more than 5 % below offered: the mechanism (or the harness) could not keep up
 SATURATED_MARK = "*"
 SATURATED_LEGEND = (f"{SATURATED_MARK} saturated: the achieved rate (shown, per second) fell more than "
-                    f"{SATURATION:.0%} below the offered one; requests queued, so latency counts the queue")
+                    f"{SATURATION:.0%} below the offered one, or the median send left more than one interval "
+                    "late; requests queued, so latency counts the queue")
 MAX_LEGEND = "max: closed loop (the next request leaves when the previous answer arrives), latency from the actual send"
 LAG_KEYS = ("lag_p50_us", "lag_p99_us")
 RATE_KEYS = ("offered_msg_s", "achieved_msg_s")
@@ -63,6 +64,14 @@ def format_rate(rate: float | None) -> str:
     return f"{rate:g}"
 
 
+def format_measured(rate: float) -> str:
+    """A measured (achieved) rate to three significant digits: "35.6k", "998", "1.2M"."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.3g}{suffix}"
+    return f"{rate:.3g}"
+
+
 def latency_keys(pattern: str, cells: list[dict[str, Any]]) -> tuple[str, str]:
     """The (p50, p99) keys of the pattern's latency distribution: its declared quantiles prefix, or (a pattern
     not in the registry) the first ``*_p50_us`` its cells record that is not service time or lag."""
@@ -92,7 +101,9 @@ def saturated(cell: dict[str, Any]) -> bool:
         return True
     offered = _figure(cell, "offered_msg_s") or rate_of(cell)
     achieved = _figure(cell, "achieved_msg_s")
-    return bool(offered and achieved is not None and achieved < offered * (1 - SATURATION))
+    lag50 = _figure(cell, "lag_p50_us")
+    behind = bool(offered and lag50 is not None and lag50 > 1e6 / offered)  # the median send over one interval late
+    return behind or bool(offered and achieved is not None and achieved < offered * (1 - SATURATION))
 
 
 def load_tables(result: dict[str, Any]) -> list[Any]:
@@ -158,7 +169,7 @@ def load_table(result: dict[str, Any], pattern: str, *, lag: bool = False) -> An
             text = " / ".join("-" if v is None else format_number(v) for v in (low, high))
             if saturated(c):
                 achieved = _figure(c, "achieved_msg_s")
-                text += f" {SATURATED_MARK}" + (f" {format_rate(round(achieved))}/s" if achieved else "")
+                text += f" {SATURATED_MARK}" + (f" {format_measured(achieved)}/s" if achieved else "")
                 marks.add("saturated")
             if not lag and (why := thin(c, p99)):
                 text += f" {note(why)}"

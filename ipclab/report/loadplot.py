@@ -97,6 +97,6 @@ def _legend(ax: Any, marked: bool) -> None:
     labels += ["p50", "p99"]
     if marked:
         handles.append(Line2D([], [], color="grey", marker="x", linestyle="none", markersize=8))
-        labels.append("saturated (achieved < 95 % of offered)")
+        labels.append("saturated (achieved < 95 % of offered,\nor median send > 1 interval late)")
     ax.legend(handles, labels, fontsize=7, title="transport", title_fontsize=7, loc="upper left",
               bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)

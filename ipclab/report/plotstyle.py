@@ -127,8 +127,13 @@ def log_axis(axis: Any, lo: float | None = None, hi: float | None = None) -> Non
         locator.steps125 = span < 10_000  # type: ignore[attr-defined]  # declutter falls back to decades
         axis.set_major_locator(locator)
     axis.set_minor_locator(LogLocator(base=10, subs="auto"))
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_major_formatter(FuncFormatter(_plain))
     axis.set_minor_formatter(NullFormatter())
+
+
+def _plain(value: float, _pos: Any = None) -> str:
+    """A tick label without exponent: "1000000", not "1e+06"; fractions as "0.5"."""
+    return f"{value:.0f}" if value >= 1 and value == int(value) else f"{value:g}"
 
 
 def _overlap(labels: list[Any], renderer: Any) -> bool:
