@@ -1,5 +1,7 @@
 """A single-producer single-consumer message ring in a shared mapping: the engine of shm, shm-spin and mmap.
 
+(Shapes with one message in flight use the same segment as one slot per direction instead: slot.py.)
+
 Layout of one ring (the segment holds two: ring 0 carries client -> server, ring 1 server -> client)::
 
     +0    head          u64  bytes published by the producer (only the producer writes this cache line)
