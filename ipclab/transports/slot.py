@@ -4,45 +4,47 @@ A pattern whose shape declares ``in_flight == 1`` (ping-pong, reqrep) never has 
 one direction, so the ring's byte counters, wrap-around and wait flags (ring.py) buy it nothing and cost ~1 us
 of Python per round trip. Here each direction is one slot, in the same segment layout as a ring::
 
-    +0    state        u64  spinning ends: 0 while the slot is empty, n + 1 while it holds a frame of n bytes
-    +8    space_wait   u64  1 while the producer sleeps (or is about to) until the slot is released
+    +0    state        u64  0 while the slot is empty; else full (blocking ends: 1; spinning ends: n + 1)
+    +8    space_wait   u64  1 while the producer sleeps (or is about to) until the slot is emptied
     +16   prod_closed  u64  1 once the producer's channel is closed
-    +64   acked        u64  blocking ends: frames the consumer has released
     +80   cons_closed  u64  1 once the consumer's channel is closed
     +128  data         8 bytes (unused), then the payload: up to slot_bytes - 8 bytes ("room")
 
-Why not the ring: a Python item access on the shared header costs ~60 ns here (an int in and out of a
-memoryview), and a ring message takes seven or more of them (tail check, length word, head store; head loads,
-wait flags, length word, tail store), besides index arithmetic and a fresh source view per receive (~80 ns).
-A slot message takes two (blocking) or three (spinning). Receives copy from a view cached for the last length
-seen (the cell's size from the start), so they allocate nothing; a message of another length rebuilds it.
-What is left is the hand-written floor's work (benchmarks/floors_extra.py: copy, write / read, copy), two
-Python calls, and the check that keeps a caller who sends before its peer has read from overwriting the slot.
+Only the producer turns the state from 0 to full (after the payload), only the consumer from full back to 0
+(after copying the payload out): at any moment one side alone may write it, and x86-64 (TSO) orders the
+payload around it without a barrier (a store is never moved before an earlier load, nor after a later store).
 
-Blocking ends (shm, mmap): the eventfd carries the frame. The producer checks that the consumer has released
-every frame it sent (``acked``), copies the payload in and writes n + 1 to the data eventfd; the consumer's
-read(eventfd) returns exactly that (the next frame can only be written, and counted, after this one is
-released), it copies n bytes out and stores acked + 1. No wait flag, no fence, no length word. Ordering: the
-eventfd write is a system call that takes the eventfd's lock after the payload stores, and the read takes it
-before the payload loads, so the consumer sees the payload; acked is stored after the payload loads, which
-x86-64 (TSO) never reorders, so a producer that sees it may overwrite the slot. A message larger than the room
-(never in a cell: setup() sizes the slot to the cell's messages) is a first frame whose count states the whole
-length (n > room: frames of the rest follow) carrying the first ``room`` bytes. A receive buffer that is too
-small raises ValueError and writes the count back, so the message stays for a larger buffer.
+Why not the ring: every Python step counts, and right after a context switch (a round trip has two) each costs
+several times its hot-loop price. A ring message takes seven or more header accesses (tail check, length word,
+head store, fence, wait flag; head loads, wait flags, length word, tail store), index arithmetic and a fresh
+source view per receive. A slot message takes, on the producer, one state load and one store around the copy
+and the eventfd write; on the consumer, the eventfd read, one comparison, the copy and one state store. Both
+fast paths copy with the length of the last message (the cell's size from the start): a message of another
+length goes through the slow path once and becomes the new fast length, so a reqrep server (16-byte requests)
+stays on the fast path too; receives copy from a cached view and allocate nothing. What is left over the
+hand-written floor (benchmarks/floors_extra.py: copy, write / read, copy) is one Python call per send and per
+receive and the state handshake that keeps a caller who sends before its peer has read from overwriting the
+slot (benchmarks/shm_profile.py measures each).
+
+Blocking ends (shm, mmap): the eventfd count carries the frame's length, n + 1: the consumer's read(eventfd)
+returns exactly that, since the producer writes the next frame (and its count) only once the state says this
+one was copied out. No wait flag, no fence, no length word. Ordering: the eventfd write is a system call that
+takes the eventfd's lock after the payload stores, and the read takes it before the payload loads. A message
+larger than the room (never in a cell: setup() sizes the slot to the cell's messages) is a first frame whose
+count states the whole length (n > room: frames of the rest follow) carrying the first ``room`` bytes. A receive
+buffer that is too small raises ValueError and writes the count back: the message stays for a larger buffer.
 Close: the producer sets prod_closed and adds CLOSED_COUNT; a read that returns that much (with or without a
-last frame) ends in EOFError once the frame is delivered, the count written back for the next wait.
-Space (the producer finds a frame not yet released: a caller that breaks in_flight == 1, or the frames of an
-oversized message): it polls with sched_yield (on one CPU that lets the consumer run) SPACE_SPINS times, then
-sets space_wait, fences, re-checks and sleeps on the space eventfd with a timeout (SPACE_POLL_S). The consumer
-checks space_wait, after a fence, only between the frames of an oversized message; after an ordinary receive
-it checks nothing (that is the hot path), so a producer that breaks the declared shape waits out its timeout:
-correct, just slow. Without the consumer's fence both sides could sleep (its flag load may pass its own acked
-store); the timeout ends that too.
+last frame) ends in EOFError once the frame is delivered, the close's count written back for the next wait.
+Space (the producer finds the slot full: a caller that breaks in_flight == 1, or the frames of an oversized
+message): it polls with sched_yield (on one CPU that lets the consumer run) SPACE_SPINS times, then sets
+space_wait, fences, re-checks and sleeps on the space eventfd with a timeout (SPACE_POLL_S). The consumer checks
+space_wait, after a fence, only between the frames of an oversized message; after an ordinary receive it checks
+nothing (that is the hot path), so a producer that breaks the declared shape waits out its timeout: correct,
+just slow. Without the consumer's fence both could sleep (its flag load may pass its own state store); the
+timeout ends that too.
 
-Spinning ends (shm-spin) have no eventfd: the state word is the handshake. Only the producer turns it from 0
-to n + 1 (after the payload), only the consumer from n + 1 back to 0 (after copying out): one side alone may
-write it at any moment, and TSO orders the payload around it as above. Each side polls it, checking the peer's
-closed flag and yielding the CPU every SPIN_CHECK + 1 polls.
+Spinning ends (shm-spin) have no eventfd: the state word holds n + 1, and each side polls it, checking the
+peer's closed flag and yielding the CPU every SPIN_CHECK + 1 polls.
 
 Memory ordering beyond this: ring.py's module docstring (and why these transports need x86-64).
 """
@@ -53,10 +55,10 @@ import os
 import select
 from collections.abc import Callable
 
-from .ring import CONS_CLOSED, HEAD, PROD_CLOSED, RECORD_ALIGN, SPACE_WAIT, TAIL, RingEnd
+from .ring import CONS_CLOSED, HEAD, PROD_CLOSED, RECORD_ALIGN, SPACE_WAIT, RingEnd
 from .ringwait import SPIN_CHECK, full_fence
 
-STATE, ACKED = HEAD, TAIL  # spinning ends' handshake word (producer's line); blocking ends' releases (consumer's)
+STATE = HEAD  # the slot's handshake word, on the producer's cache line
 CLOSED_COUNT = 1 << 40  # added to the data eventfd by a closing producer: more than any frame's count
 SPACE_SPINS = 64  # sched_yield polls before a producer waiting for the slot sleeps
 SPACE_POLL_S = 0.002  # then it re-checks the slot at least this often (nobody wakes it on the hot path)
@@ -75,22 +77,21 @@ class SlotEnd(RingEnd):
                  space_efd: int | None, size: int = 0) -> None:
         super().__init__(view, base, slot_bytes, data_efd, space_efd)
         self.body = self.data[RECORD_ALIGN:]
-        self.size = min(size, len(self.body))  # the length the receive path's cached view starts with
+        self.size = min(size, len(self.body))  # the length both fast paths start with (the cell's size)
         self.efd = -1 if data_efd is None else data_efd
         self.sefd = -1 if space_efd is None else space_efd
         self.blocking = data_efd is not None and space_efd is not None
 
     # -- producer ------------------------------------------------------------------------------------
-    def _space_waiter(self) -> Callable[[int], None]:
-        """wait(sent): until the consumer has released every frame sent (blocking: acked == sent; spinning:
-        state == 0); BrokenPipeError if it closed first."""
+    def _space_waiter(self) -> Callable[[], None]:
+        """wait(): until the consumer has emptied the slot (state 0); BrokenPipeError if it closed first."""
         hdr, sefd, blocking = self.hdr, self.sefd, self.blocking
         fence = full_fence()
         wait, read, yield_cpu = select.select, os.eventfd_read, os.sched_yield
 
-        def wait_space(sent: int) -> None:
+        def wait_space() -> None:
             polls = 0
-            while (hdr[ACKED] != sent) if blocking else hdr[STATE]:
+            while hdr[STATE]:
                 polls += 1
                 if not blocking or polls <= SPACE_SPINS:
                     if not polls & SPIN_CHECK and hdr[CONS_CLOSED]:
@@ -100,15 +101,14 @@ class SlotEnd(RingEnd):
                     continue
                 hdr[SPACE_WAIT] = 1
                 fence()  # the flag is visible before the slot is re-read (Dekker, with the consumer)
-                if hdr[ACKED] != sent and not hdr[CONS_CLOSED] and wait([sefd], [], [], SPACE_POLL_S)[0]:
+                if hdr[STATE] and not hdr[CONS_CLOSED] and wait([sefd], [], [], SPACE_POLL_S)[0]:
                     read(sefd)
                 hdr[SPACE_WAIT] = 0
                 if hdr[CONS_CLOSED]:
                     break
             else:
                 return
-            # Loads stay in order (TSO): a release before the close is seen by this re-check.
-            if (hdr[ACKED] != sent) if blocking else hdr[STATE]:
+            if hdr[STATE]:  # loads stay in order (TSO): a release before the close is seen by this re-check
                 raise BrokenPipeError("peer closed the slot while this side waited for space")
 
         return wait_space
@@ -118,21 +118,25 @@ class SlotEnd(RingEnd):
         room = len(body)
         write = os.eventfd_write
         wait_space = self._space_waiter()
-        sent = hdr[ACKED]  # frames sent (blocking ends)
+        size = self.size  # the fast path's length: the cell's, then the last one sent
+        want = size + 1
 
         def send_slow(msg: memoryview) -> None:
-            """A frame not yet released, or a message larger than the slot: frame by frame."""
-            nonlocal sent
+            """A full slot, a length other than the cached one, or a message larger than the slot."""
+            nonlocal size, want
             view = memoryview(msg)
             n = len(view)
+            if n <= room:
+                size, want = n, n + 1  # the next message is likely of this length too
             done = 0
             while True:
-                wait_space(sent)
+                if hdr[STATE]:
+                    wait_space()
                 c = min(n - done, room)
                 body[:c] = view[done:done + c]
                 count = (c if done else n) + 1  # the first frame states the whole length
                 if blocking:
-                    sent += 1
+                    hdr[STATE] = 1
                     write(efd, count)
                 else:
                     hdr[STATE] = count
@@ -144,25 +148,22 @@ class SlotEnd(RingEnd):
             def send_spin(msg: memoryview) -> None:
                 if hdr[STATE]:
                     return send_slow(msg)
-                n = len(msg)
                 try:
-                    body[:n] = msg  # clamped past the slot's end: lengths differ -> ValueError
+                    body[:size] = msg  # another length: lengths differ -> ValueError
                 except ValueError:
                     return send_slow(msg)
-                hdr[STATE] = n + 1  # after the payload: TSO keeps the stores in order
+                hdr[STATE] = want  # after the payload: TSO keeps the stores in order
             return send_spin
 
         def send(msg: memoryview) -> None:
-            nonlocal sent
-            if hdr[ACKED] != sent:
+            if hdr[STATE]:
                 return send_slow(msg)
-            n = len(msg)
             try:
-                body[:n] = msg
+                body[:size] = msg
             except ValueError:
                 return send_slow(msg)
-            sent += 1
-            write(efd, n + 1)  # the frame itself: its length, and the consumer's wake-up
+            hdr[STATE] = 1
+            write(efd, want)  # the frame itself: its length, and the consumer's wake-up
 
         return send
 
@@ -175,7 +176,6 @@ class SlotEnd(RingEnd):
         size = self.size  # the cached length: messages of it are copied from ``src``
         want = size + 1  # the count (blocking) or state (spinning) of such a message
         src = body[:size]
-        acked = hdr[ACKED]
 
         def next_frame() -> int:
             """The next frame's count (n + 1); EOFError if the producer closed instead."""
@@ -190,7 +190,10 @@ class SlotEnd(RingEnd):
                         if hdr[PROD_CLOSED] and not hdr[STATE]:  # loads in order: a last frame is seen
                             raise EOFError("peer closed the slot while this side waited for a message")
                         yield_cpu()  # lets a peer forced onto this CPU (--pin same) run
-            count = read(efd)
+            return opened(read(efd))
+
+        def opened(count: int) -> int:
+            """A count read from the data eventfd, without a close's part (EOFError if that is all)."""
             if count < CLOSED_COUNT:
                 return count
             write(efd, CLOSED_COUNT)  # for the next wait: the close is seen again after this last frame
@@ -198,23 +201,12 @@ class SlotEnd(RingEnd):
                 raise EOFError("peer closed the slot while this side waited for a message")
             return count - CLOSED_COUNT
 
-        def release() -> None:
-            nonlocal acked
-            if blocking:
-                acked += 1
-                hdr[ACKED] = acked  # after the payload was read: TSO never moves a store before a load
-            else:
-                hdr[STATE] = 0
-
         def recv_slow(buf: memoryview, count: int) -> int:
             """A closing producer, a length other than the cached one, a message larger than the slot or
             than buf."""
             nonlocal size, want, src
-            if count >= CLOSED_COUNT:  # blocking: the close (EOFError), or a last frame that came with it
-                write(efd, CLOSED_COUNT)  # for the next wait
-                if count == CLOSED_COUNT:
-                    raise EOFError("peer closed the slot while this side waited for a message")
-                count -= CLOSED_COUNT
+            if blocking:
+                count = opened(count)
             n = count - 1
             if n > len(buf):
                 if blocking:
@@ -223,7 +215,7 @@ class SlotEnd(RingEnd):
             if n <= room:
                 size, want, src = n, count, body[:n]  # the next message is likely of this length too
                 buf[:n] = src
-                release()
+                hdr[STATE] = 0
                 return n
             view = memoryview(buf)
             done = 0
@@ -231,7 +223,7 @@ class SlotEnd(RingEnd):
                 c = min(n - done, room)
                 view[done:done + c] = body[:c]
                 done += c
-                release()
+                hdr[STATE] = 0
                 if blocking:  # the producer sleeps between frames: wake it (Dekker, with its fence)
                     fence()
                     if hdr[SPACE_WAIT]:
@@ -242,7 +234,6 @@ class SlotEnd(RingEnd):
 
         if blocking:
             def recv_into(buf: memoryview) -> int:
-                nonlocal acked
                 count = read(efd)  # sleeps until the producer's write: the frame's n + 1
                 if count != want:
                     return recv_slow(buf, count)
@@ -250,8 +241,7 @@ class SlotEnd(RingEnd):
                     buf[:size] = src  # buf too small: clamped, lengths differ -> ValueError
                 except ValueError:
                     return recv_slow(buf, count)
-                acked += 1
-                hdr[ACKED] = acked
+                hdr[STATE] = 0  # after the payload was read: TSO never moves a store before a load
                 return size
             return recv_into
 
