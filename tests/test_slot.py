@@ -103,3 +103,36 @@ def test_round_trip_patterns_over_the_slot() -> None:
                 continue
             assert cell["status"] == "ok", f"{where}: {cell['reason']}"
             assert cell["trials"][0]["metrics"]["corrupt"] == 0, where
+
+
+def test_each_shape_gets_its_protocol(tmp_path) -> None:
+    """One message in flight: slots sized to the message; anything else (streams, bursts): the ring."""
+    from ipclab.declarations import TrafficShape
+    from ipclab.transports.base import CellSpec
+    from ipclab.transports.ring import ring_bytes_for
+
+    for shape, is_slot in ((DUPLEX, True), (TrafficShape(duplex=False, in_flight=None), False),
+                           (TrafficShape(duplex=True, in_flight=8), False)):
+        for size in (0, 64, 65536):
+            transport = ShmTransport(str(tmp_path), CellSpec(shape=shape, size=size))
+            try:
+                address = transport.setup()
+            finally:
+                transport.teardown()
+            assert address["slot"] is is_slot
+            want = slot.slot_bytes_for(size) if is_slot else ring_bytes_for(size)
+            assert address["rings"][0]["ring_bytes"] == want
+    assert ring_bytes_for(65536) == 1024 * 1024  # 16 messages while the ring stays cache-sized
+    assert ring_bytes_for(1024 * 1024) == 4 * 1024 * 1024  # RING_MESSAGES of them beyond that
+
+
+@pytest.mark.process
+def test_streams_on_the_resized_ring() -> None:
+    """stream at 64 KiB (16 per ring now) by count and by duration (the end marker), --verify."""
+    for kw in ({"count": 200}, {"duration": 0.3}):
+        result = _run(("shm", "shm-spin", "mmap"), ("stream",), (65536,), verify=True, **kw)
+        for cell in result["cells"]:
+            where = f"{cell['transport']} {kw}"
+            assert cell["status"] == "ok", f"{where}: {cell['reason']}"
+            m = cell["trials"][0]["metrics"]
+            assert m["corrupt"] == 0 and m["lost"] == 0, where
