@@ -21,14 +21,15 @@ import pytest
 
 from ipclab.config import RunConfig
 from ipclab.declarations import TrafficShape
-from ipclab.transports import ring, shm
+from ipclab.transports import ring, shm, slot
 from ipclab.transports.base import OBJECTS_FILE, CellSpec
 from ipclab.transports.mmapfile import MmapTransport
 from ipclab.transports.segment import RingTransport
 from ipclab.transports.shm import ShmSpinTransport, ShmTransport
 
 RING_CLASSES = [ShmTransport, ShmSpinTransport, MmapTransport]
-DUPLEX = TrafficShape(duplex=True)
+DUPLEX = TrafficShape(duplex=True)  # one message in flight: the slot protocol (slot.py)
+RING = TrafficShape(duplex=True, in_flight=None)  # a duplex shape that gets the ring (both directions in use)
 ONE_WAY = TrafficShape(duplex=False, in_flight=None)
 
 
@@ -48,11 +49,12 @@ def _dup_address(address: dict) -> dict:
 
 
 @contextmanager
-def ring_pair(cls: type[RingTransport], ring_bytes: int, shape: TrafficShape = DUPLEX) -> Iterator[tuple]:
-    """(client, server) channels of one segment in this process, on a ring of ``ring_bytes``."""
+def ring_pair(cls: type[RingTransport], ring_bytes: int, shape: TrafficShape = RING,
+              size: int = 0) -> Iterator[tuple]:
+    """(client, server) channels of one segment in this process, on rings (or slots) of ``ring_bytes``."""
     small = type(f"Small{cls.__name__}", (cls,), {"ring_bytes": ring_bytes})
     workdir = tempfile.mkdtemp(prefix="ipclab-test-")
-    transport = small(workdir, CellSpec(shape=shape, size=0))
+    transport = small(workdir, CellSpec(shape=shape, size=size))
     try:
         address = transport.setup()
         client = small.connect(_dup_address(address), "client")
@@ -84,11 +86,12 @@ def _in_thread(fn) -> tuple[threading.Thread, list]:
     return thread, errors
 
 
-def _through_ring(cls: type[RingTransport], ring_bytes: int, messages: list[bytes], exact: bool) -> list[bytes]:
+def _through_ring(cls: type[RingTransport], ring_bytes: int, messages: list[bytes], exact: bool,
+                  shape: TrafficShape = RING) -> list[bytes]:
     """Send ``messages`` from the client while a thread reads them on the server; what it read, in order.
 
     ``exact``: each read asks for exactly the message's length (else for up to the largest message)."""
-    with ring_pair(cls, ring_bytes) as (client, server):
+    with ring_pair(cls, ring_bytes, shape) as (client, server):
         got: list[bytes] = []
 
         def consume() -> None:
@@ -115,11 +118,12 @@ def test_wraparound_and_larger_than_ring(cls: type[RingTransport]) -> None:
     assert _through_ring(cls, 256, messages, exact=True) == messages
 
 
-@pytest.mark.parametrize("cls", [ShmTransport, MmapTransport])
-def test_pingpong_both_rings_in_process(cls: type[RingTransport]) -> None:
-    """Echo through ring 0 and back through ring 1, with sizes around and above the ring size."""
+@pytest.mark.parametrize("shape", [RING, DUPLEX], ids=["ring", "slot"])
+@pytest.mark.parametrize("cls", [ShmTransport, MmapTransport, ShmSpinTransport])
+def test_pingpong_both_rings_in_process(cls: type[RingTransport], shape: TrafficShape) -> None:
+    """Echo through ring 0 and back through ring 1, with sizes around and above the ring (slot) size."""
     sizes = [0, 13, 120, 127, 128, 129, 700]
-    with ring_pair(cls, 128) as (client, server):
+    with ring_pair(cls, 128, shape) as (client, server):
 
         def echo() -> None:
             buf = memoryview(bytearray(1000))
@@ -151,18 +155,24 @@ def test_empty_message_and_many_records_without_a_reader_thread(cls: type[RingTr
             assert server.recv_into(buf) == 1 and buf[0] == i & 0xFF
 
 
-def test_message_larger_than_the_buffer_is_an_error() -> None:
-    with ring_pair(ShmTransport, 4096) as (client, server):
+@pytest.mark.parametrize("shape", [RING, DUPLEX], ids=["ring", "slot"])
+@pytest.mark.parametrize("cls", [ShmTransport, ShmSpinTransport])
+def test_message_larger_than_the_buffer_is_an_error(cls: type[RingTransport], shape: TrafficShape) -> None:
+    """The error leaves the message where it was: a large enough buffer receives it next."""
+    with ring_pair(cls, 4096, shape) as (client, server):
         client.send(memoryview(b"x" * 10))
         with pytest.raises(ValueError, match="10-byte message"):
             server.recv_into(memoryview(bytearray(4)))
+        buf = memoryview(bytearray(16))
+        assert server.recv_into(buf) == 10 and buf[:10] == b"x" * 10
 
 
+@pytest.mark.parametrize("shape", [RING, DUPLEX], ids=["ring", "slot"])
 @pytest.mark.parametrize("cls", [ShmTransport, ShmSpinTransport])
-def test_closing_one_side_wakes_the_other(cls: type[RingTransport]) -> None:
+def test_closing_one_side_wakes_the_other(cls: type[RingTransport], shape: TrafficShape) -> None:
     """A consumer waiting for data gets EOFError when the producer closes (after the data already sent), and
     a producer waiting for space gets BrokenPipeError when the consumer closes."""
-    with ring_pair(cls, 256) as (client, server):
+    with ring_pair(cls, 256, shape) as (client, server):
         client.send(memoryview(b"last words"))
         buf = memoryview(bytearray(64))
         outcome: list = []
@@ -181,7 +191,7 @@ def test_closing_one_side_wakes_the_other(cls: type[RingTransport]) -> None:
         assert not thread.is_alive() and not errors
         assert outcome == [b"last words", "eof"]
 
-    with ring_pair(cls, 256) as (client, server):
+    with ring_pair(cls, 256, shape) as (client, server):
         def produce() -> None:
             with pytest.raises(BrokenPipeError):
                 for _ in range(100):  # the ring holds two of these; nobody reads them
@@ -194,12 +204,13 @@ def test_closing_one_side_wakes_the_other(cls: type[RingTransport]) -> None:
         assert not thread.is_alive() and not errors, errors
 
 
+@pytest.mark.parametrize("shape", [RING, DUPLEX], ids=["ring", "slot"])
 @pytest.mark.parametrize("cls", [ShmTransport, ShmSpinTransport])
-def test_last_message_then_close_gives_the_message_then_eof(cls: type[RingTransport]) -> None:
+def test_last_message_then_close_gives_the_message_then_eof(cls: type[RingTransport], shape: TrafficShape) -> None:
     """The producer's last wake-up and its close can reach a sleeping consumer as one eventfd count: the
     consumer must still see the message, then EOF (not sleep forever on a count already consumed)."""
     for i in range(20):
-        with ring_pair(cls, 4096) as (client, server):
+        with ring_pair(cls, 4096, shape) as (client, server):
             outcome: list = []
 
             def consume(server=server, outcome=outcome) -> None:
@@ -232,8 +243,10 @@ def test_rings_are_sized_to_the_messages(tmp_path) -> None:
             transport.teardown()
 
     mib = 1024 * 1024
-    assert caps(ShmTransport, DUPLEX, 64) == [ring.DEFAULT_RING_BYTES] * 2
-    assert caps(ShmTransport, DUPLEX, mib) == [4 * mib] * 2
+    assert caps(ShmTransport, RING, 64) == [ring.DEFAULT_RING_BYTES] * 2
+    assert caps(ShmTransport, RING, mib) == [4 * mib] * 2
+    assert caps(ShmTransport, DUPLEX, 64) == [slot.MIN_SLOT_BYTES] * 2  # one message in flight: a slot
+    assert caps(ShmTransport, DUPLEX, mib) == [2 * mib] * 2  # the message and its 8 bytes
     assert caps(MmapTransport, ONE_WAY, mib) == [4 * mib, 4096]
     assert caps(ShmSpinTransport, ONE_WAY, mib + 1) == [8 * mib, 4096]
     assert ring.ring_bytes_for(1 << 30) == ring.MAX_RING_BYTES

@@ -4,6 +4,8 @@ RingTransport is the base of shm, shm-spin and mmap, which only say where the se
 segment and the eventfds reach the workers as inherited file descriptors, so the children never open anything
 by name (and no multiprocessing resource_tracker is involved). Ring 0 carries client -> server, ring 1
 server -> client; a one-way workload uses only ring 0. The ring itself and its memory-ordering argument: ring.py.
+A shape with one message in flight (ping-pong, reqrep) uses each ring's memory as a single slot instead, with a
+cheaper protocol (slot.py); the address says which (``slot``), so both workers agree.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .ring import (
     ring_unavailable_reason,
     segment_bytes,
 )
+from .slot import MIN_SLOT_BYTES, SlotEnd, slot_bytes_for
 
 BACK_RING_BYTES = 4096  # ring 1 of a one-way workload: never used, kept so that both ends look alike
 
@@ -44,8 +47,15 @@ class RingChannel(Channel):
         self._efds = [OwnedFd(e) for ring in address["rings"] for e in (ring["data_efd"], ring["space_efd"])
                       if e is not None]
         self._view = memoryview(self._mem)
-        to_server, to_client = (RingEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"])
-                                for r in address["rings"])  # the eventfd numbers, owned by self._efds
+        # One message in flight (ping-pong, reqrep): each ring is a single slot (slot.py); else the ring.
+        ends: list[RingEnd]
+        if address.get("slot"):
+            ends = [SlotEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"],
+                            address["size"]) for r in address["rings"]]
+        else:
+            ends = [RingEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"])
+                    for r in address["rings"]]  # the eventfd numbers, owned by self._efds
+        to_server, to_client = ends
         self._tx, self._rx = (to_server, to_client) if role == "client" else (to_client, to_server)
         self.send = self._tx.sender()  # type: ignore[method-assign,assignment]
         self.recv_into = self._rx.receiver()  # type: ignore[method-assign,assignment]
@@ -117,7 +127,11 @@ class RingTransport(Transport):
         return ring_unavailable_reason(blocking=not cls.spins)
 
     def setup(self) -> dict[str, Any]:
-        cap = self.ring_bytes or ring_bytes_for(self.spec.size, DEFAULT_RING_BYTES, self.max_ring_bytes)
+        slot = self.spec.shape.in_flight == 1  # one message in flight: the slot protocol (slot.py)
+        if slot:
+            cap = self.ring_bytes or slot_bytes_for(self.spec.size, MIN_SLOT_BYTES, self.max_ring_bytes)
+        else:
+            cap = self.ring_bytes or ring_bytes_for(self.spec.size, DEFAULT_RING_BYTES, self.max_ring_bytes)
         check_capacity(cap)
         caps = [cap, cap if self.spec.shape.duplex or self.ring_bytes else BACK_RING_BYTES]
         size = segment_bytes(caps)
@@ -136,7 +150,7 @@ class RingTransport(Transport):
         self.pass_fds("server", *owned)
         self.pass_fds("client", *owned)
         return {"fd": segment.fileno(), "segment_bytes": size, "ring_bytes": cap, "rings": rings,
-                "spin": self.spins}
+                "spin": self.spins, "slot": slot, "size": self.spec.size}
 
     def _create_segment(self, size: int) -> OwnedFd:
         """Create the backing file (mode 0600, zero-filled), registered in the ledger; return its open fd."""
