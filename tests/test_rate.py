@@ -232,3 +232,16 @@ def test_unsent_counts_the_requests_a_duration_run_had_due() -> None:
     assert openloop.unsent(1_000_000_000, 0, 1e6, 1000) == 0
     assert openloop.unsent(1_000_000_000, 0, 1e6, 400) == 600
     assert openloop.unsent(None, 0, 1e6, 5) == 0  # a count run sends them all, however late
+
+
+def test_an_open_loop_cell_asks_the_transport_for_requests_in_flight() -> None:
+    """A closed loop declares one message in flight (shm then uses a one-slot channel, where a second message
+    waits); an open-loop client keeps up to IN_FLIGHT_MAX outstanding, and the transport is told so."""
+    from ipclab.patterns import get_spec, openloop
+
+    closed = get_spec("pingpong").shape
+    assert closed.in_flight == 1
+    carried = openloop.carried_shape(closed)
+    assert carried.in_flight == openloop.IN_FLIGHT_MAX and carried.duplex == closed.duplex
+    stream = get_spec("stream").shape
+    assert openloop.carried_shape(stream) == stream  # an unbounded writer stays unbounded

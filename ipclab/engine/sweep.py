@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import patterns, results
 from ..config import RunConfig, format_rate, format_size
-from ..declarations import PatternSpec
+from ..declarations import PatternSpec, TrafficShape
 from ..errors import Interrupted, IpclabError, WorkerError
 from ..patterns import openloop
 from ..patterns.common import Context
@@ -138,10 +138,13 @@ class Runner:
         warmup = c.warmup if c.warmup is not None else (auto_warmup(count) if count else auto_warmup(1000))
         roles = pat.roles(options)
         keys = worker_keys(roles)
-        placement, where, warnings = choose_placement(c.pin, cls, spec.shape, keys)
+        # What the transport must carry: an open-loop client keeps several requests outstanding, whatever the
+        # pattern's closed loop declares (a one-slot channel would make it wait instead of queueing).
+        shape = spec.shape if rate is None else openloop.carried_shape(spec.shape)
+        placement, where, warnings = choose_placement(c.pin, cls, shape, keys)
         if self.remote is not None:  # --pin applies on each host separately, over that host's CPUs
             cpus = self.remote.remote_cpus
-            there = choose_placement(c.pin, cls, spec.shape, keys, cpus)[0] if cpus else None
+            there = choose_placement(c.pin, cls, shape, keys, cpus)[0] if cpus else None
             where, placement = self.remote.placement(placement, there)
         cell: dict[str, Any] = {
             "pattern": pattern, "transport": name, "size_bytes": size, "status": "ok", "reason": None,
@@ -152,7 +155,7 @@ class Runner:
             cell["rate"] = rate
         self._current = cell
         label = f"{pattern} {name} {format_size(size)}" + ("" if rate is None else f" {format_rate(rate)}")
-        reason = self._not_applicable(cls, pat, spec, size, options)
+        reason = self._not_applicable(cls, pat, shape, size, options)
         if reason is None and rate is not None:  # requests are matched to answers by the header...
             reason = openloop.not_applicable(size, rate, cls.reliable, answers=spec.paced != "message")
         if reason:
@@ -173,7 +176,7 @@ class Runner:
             self.progress("trial", label=label, trial=trial + 1, trials=c.trials)
             try:
                 assert self.workdir is not None
-                transport = cls(self.workdir, CellSpec(shape=spec.shape, size=size, clients=writers))
+                transport = cls(self.workdir, CellSpec(shape=shape, size=size, clients=writers))
                 if self.remote is not None:
                     transport = self.remote.wrap(transport)
                 raw = self.supervisor.run_trial(transport, specs, config, placement, limit)
@@ -228,7 +231,8 @@ class Runner:
                 _check_saturated(cell, rate)
         return cell
 
-    def _not_applicable(self, cls: Any, pat: Any, spec: Any, size: int, options: dict[str, Any]) -> str | None:
+    def _not_applicable(self, cls: Any, pat: Any, shape: TrafficShape, size: int,
+                        options: dict[str, Any]) -> str | None:
         """Why the cell cannot run (checked in this order: machine, transport, pattern, run mode), or None."""
         reason = cls.unavailable_reason()
         if reason:
@@ -237,7 +241,7 @@ class Runner:
             reason = self.remote.not_applicable(cls)
             if reason:
                 return reason
-        reason = cls.not_applicable(spec.shape, size)
+        reason = cls.not_applicable(shape, size)
         check = getattr(pat, "not_applicable", None)  # optional: the pattern's own limits (a header it needs...)
         if reason is None and check is not None:
             reason = check(cls, size, options)

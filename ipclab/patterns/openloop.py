@@ -29,13 +29,14 @@ Lossy transports: a request unanswered REPLY_TIMEOUT after its send is lost; a l
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any
 
 from .. import pacing
 from ..config import MAX_PACED
-from ..declarations import Metric, Per
+from ..declarations import Metric, Per, TrafficShape
 from .base import latency_metrics
 from .common import (
     HEADER,
@@ -88,6 +89,14 @@ def not_applicable(size: int, rate: float | None, reliable: bool = True, answers
         return (f"on a lossy transport the receiver stops after {IDLE_TIMEOUT:g} s without a datagram; a rate of "
                 f"{rate:g}/s leaves longer gaps; use at least {1 / IDLE_TIMEOUT:g}/s")
     return None
+
+
+def carried_shape(declared: TrafficShape) -> TrafficShape:
+    """The shape a transport must carry for an open-loop cell of a pattern declaring ``declared``: up to
+    IN_FLIGHT_MAX requests outstanding (a stream's unbounded writer stays unbounded)."""
+    if declared.in_flight is None or declared.in_flight >= IN_FLIGHT_MAX:
+        return declared
+    return dataclasses.replace(declared, in_flight=IN_FLIGHT_MAX)
 
 
 def in_flight_cap(ch: Any, answer_size: int) -> int:
