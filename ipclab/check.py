@@ -18,11 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import Experiment
-from .config import RunConfig, format_size
+from .config import RunConfig, format_rate, format_size
 from .errors import ConfigError
+from .patterns import get_spec
 
 # Keys compared by the check; the others (seed, warmup, timeout, output) do not change what a result shows.
-_VALIDATED = ("transports", "patterns", "sizes", "count", "duration", "trials", "clients")
+_VALIDATED = ("transports", "patterns", "sizes", "rates", "count", "duration", "trials", "clients")
 _REL_TOL = 1e-9  # a median recomputed from JSON floats may differ in the last bits
 
 
@@ -61,6 +62,9 @@ def _config_problems(cfg: dict[str, Any], want: RunConfig, experiment: Experimen
     out += _set_problems("patterns", list(want.patterns), _names(cfg.get("patterns")))
     sizes: list[Any] = cfg["sizes"] if isinstance(cfg.get("sizes"), list) else []
     out += _set_problems("sizes", list(want.sizes), sizes, lambda s: format_size(s) if isinstance(s, int) else s)
+    if "rates" in keys:
+        rates: list[Any] = cfg["rates"] if isinstance(cfg.get("rates"), list) else [None]
+        out += _set_problems("rates", list(want.rates), rates, lambda r: "max" if r is None else format_rate(r))
     trials = cfg.get("trials")
     if not isinstance(trials, int) or trials < want.trials:
         out.append(f"trials: {trials!r} per cell, the experiment asks for at least {want.trials}")
@@ -162,6 +166,10 @@ def _busy(result: dict[str, Any]) -> str | None:
     return None
 
 
+def _label(pattern: str, transport: str, size: int, rate: float | None) -> str:
+    return f"{pattern} {transport} {format_size(size)}" + ("" if rate is None else f" at {format_rate(rate)}")
+
+
 def check(result: Any, experiment: Experiment, source: str = "<result>") -> list[str]:
     """Every way ``result`` does not follow ``experiment``, one line each; [] when it does."""
     from .results import validate as validate_result
@@ -179,23 +187,25 @@ def check(result: Any, experiment: Experiment, source: str = "<result>") -> list
     metrics = [m.strip() for m in asked.split(",")] if isinstance(asked, str) else [str(m) for m in asked]
     pin = str(experiment.keys["pin"]).replace(" ", "").lower() if "pin" in experiment.keys else None
     transports = list(want.transports) if "transports" in experiment.keys else _names(cfg.get("transports"))
-    cells = {(c["pattern"], c["transport"], c["size_bytes"]): c for c in result["cells"]}
+    cells = {(c["pattern"], c["transport"], c["size_bytes"], c.get("rate")): c for c in result["cells"]}
     recorded: dict[str, set[str]] = {}  # per pattern, every figure some measured cell recorded
     for c in result["cells"]:
         if c.get("status") == "ok":
             recorded.setdefault(c["pattern"], set()).update(c.get("summary", {}))
     for pattern in want.patterns:
+        rates = want.rates if get_spec(pattern).paced else (None,)  # one cell per rate; max = closed loop
         for transport in transports:
             for size in want.sizes:
-                label = f"{pattern} {transport} {format_size(size)}"
-                cell = cells.pop((pattern, transport, size), None)
-                if cell is None:
-                    out.append(f"{label}: not measured (no cell in the result)")
-                    continue
-                out += [f"{label}: {p}" for p in _cell_problems(cell, cfg.get("trials"), want, pin, metrics,
-                                                                recorded.get(pattern, set()))]
-    for pattern, transport, size in cells:
-        out.append(f"{pattern} {transport} {format_size(size)}: a cell the experiment does not ask for")
+                for rate in rates:
+                    label = _label(pattern, transport, size, rate)
+                    cell = cells.pop((pattern, transport, size, rate), None)
+                    if cell is None:
+                        out.append(f"{label}: not measured (no cell in the result)")
+                        continue
+                    out += [f"{label}: {p}" for p in _cell_problems(cell, cfg.get("trials"), want, pin, metrics,
+                                                                    recorded.get(pattern, set()))]
+    for pattern, transport, size, rate in cells:
+        out.append(f"{_label(pattern, transport, size, rate)}: a cell the experiment does not ask for")
     for key in metrics:
         if not any(key in figures for figures in recorded.values()):
             out.append(f"{key}: no measured cell recorded it, and the experiment asks to read it")

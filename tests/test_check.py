@@ -158,3 +158,26 @@ def test_a_broken_experiment_is_bad_input(tmp_path, capsys, text, words):
     assert main(["check", str(tmp_path / "r.json"), "-e", str(tmp_path / "e.toml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ipclab: error: ") and words in err and err.count("\n") == 1
+
+
+def test_rates_are_cells_of_their_own(tmp_path):
+    """With ``rates``, each (pattern, transport, size) is one cell per rate (max = the closed loop): a result
+    that has them all passes, a missing rate is named with its rate, and the run's rates are compared."""
+    import copy
+
+    path = tmp_path / "load.toml"
+    path.write_text(EXPERIMENT + "rates = [1000, \"max\"]\n")
+    experiment = catalog.open_experiment(str(path))
+    result = handed_in()
+    result["config"]["rates"] = [1000.0, None]
+    paced = []
+    for cell in result["cells"]:
+        extra = copy.deepcopy(cell)
+        extra["rate"] = 1000.0
+        paced.append(extra)
+    result["cells"] += paced
+    assert check(result, experiment) == []
+    del result["cells"][-1]  # pipe/unix 4 KiB at 1k/s
+    _one(check(result, experiment), "4 KiB at 1k/s", "not measured")
+    result["config"]["rates"] = [None]
+    _one(check(result, experiment), "rates")
