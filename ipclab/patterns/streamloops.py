@@ -81,6 +81,10 @@ def produce(ch: Any, ctx: Context) -> int:
     seqv = seq_view(sbuf)  # from 8 B up the same word as words[0]; None for an empty message
     mask = seq_modulus(size) - 1
     send = ch.send
+    zero_copy = getattr(ch, "zero_copy_send", None)  # optional: zmq, from its copy threshold up
+    tracked_send = zero_copy(size) if zero_copy is not None and words is not None else None
+    if tracked_send is not None:
+        return _produce_pooled(tracked_send, ctx)
     for seq in range(warmup):  # every warm-up message stamped: the consumer may sample any of them
         if words is not None:
             words[0] = seq
@@ -124,6 +128,46 @@ def produce(ch: Any, ctx: Context) -> int:
         n = rsend(smv)
         if n != sent:
             finish_send(smv, n)
+    probe.end()
+    return seq
+
+
+POOL_BYTES = 16 * 1024 * 1024  # at most this much (and 4..16 buffers) in a zero-copy producer's pool
+
+
+def _produce_pooled(send: Any, ctx: Context) -> int:
+    """produce() for a channel that sends by reference: each message is its own pool buffer, and a buffer is
+    rewritten only once the tracker of its previous send says libzmq has released it, so every message leaves
+    with the bytes it had when it was sent (tests/test_stream_fastpath.py checks them with --verify)."""
+    size, warmup, probe, count = ctx.size, ctx.warmup, ctx.probe, ctx.count
+    depth = max(4, min(16, POOL_BYTES // size))
+    bufs = [bytearray(ctx.payload) for _ in range(depth)]
+    views = [memoryview(b) for b in bufs]
+    words = [header_words(b) for b in bufs]
+    trackers: list[Any] = [None] * depth
+    clock = time.perf_counter_ns
+    end = warmup + count if count is not None else None
+    deadline = 0
+    seq = 0
+    for seq in itertools.count():
+        if seq == warmup:
+            probe.begin()
+            if end is None:
+                deadline = clock() + int(ctx.duration * 1e9)  # type: ignore[operator]
+        if seq == end:
+            break
+        j = seq % depth
+        tracker = trackers[j]
+        if tracker is not None and not tracker.done:
+            tracker.wait()  # libzmq still holds this buffer: the producer runs at the I/O thread's pace
+        w = words[j]
+        w[0] = seq
+        if seq < warmup or not seq & SAMPLE_MASK:
+            now = clock()
+            if end is None and seq >= warmup and now >= deadline:
+                break
+            w[1] = now
+        trackers[j] = send(views[j])
     probe.end()
     return seq
 
