@@ -90,6 +90,20 @@ def test_a_skipped_message_fails_the_cell() -> None:
             consume_reliable(channel, ctx)
 
 
+def test_every_message_sampled_when_the_producer_stamps_every_one() -> None:
+    """every=1 (a paced producer stamps each message with its due time): a latency sample per message."""
+    r, w = os.pipe()
+    msg = bytearray(64)
+    with os.fdopen(w, "wb", buffering=0) as wf:
+        for seq in range(20):
+            HEADER.pack_into(msg, 0, seq, 1)
+            wf.write(msg)
+    with FdStreamChannel(r, None) as channel:
+        ctx = Context(size=64, count=20, duration=None, warmup=0, seed=3, verify=False, reliable=True)
+        out = consume_reliable(channel, ctx, every=1)
+    assert out["received"] == 20 and len(decode_samples(out["latency"])) == 20
+
+
 def test_hot_io_gives_no_sent_count_for_sends_that_return_none() -> None:
     r, w = os.pipe()
     with FdStreamChannel(r, w) as channel:

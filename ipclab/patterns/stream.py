@@ -31,7 +31,7 @@ from .common import (
     throughput_figures,
 )
 from .loops import latency_figures, send_markers
-from .streamloops import SAMPLE_EVERY, SAMPLE_MASK, SAMPLED, consume_reliable, produce
+from .streamloops import SAMPLE_EVERY, SAMPLED, consume_reliable, produce
 
 ORDER = 20
 UNNUMBERED = ("empty messages carry no sequence number: the first --warmup arrivals are taken as the warm-up "
@@ -60,9 +60,11 @@ roles = pair_roles
 
 def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
     if role == "server":
+        # The producer stamps 1 message in SAMPLE_EVERY; a paced one (--rate, where that exists) stamps all.
+        every = 1 if getattr(ctx, "rate", None) is not None else SAMPLE_EVERY
         if ctx.reliable and ctx.size:
-            return consume_reliable(channel, ctx)
-        return _consumer_until_end(channel, ctx)
+            return consume_reliable(channel, ctx, every)
+        return _consumer_until_end(channel, ctx, every)
     return _producer(channel, ctx)
 
 
@@ -74,7 +76,7 @@ def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
     return {"sent": seq - ctx.warmup, "sent_total": seq, "probe": ctx.probe.result()}
 
 
-def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
+def _consumer_until_end(ch: Any, ctx: Context, every: int = SAMPLE_EVERY) -> dict[str, Any]:
     """Duration runs and lossy transports: read until the end marker, EOF, the count, or the idle timeout.
 
     Every message of 1 B or more carries its sequence number (the header's, or the sequence field's modulo
@@ -102,7 +104,8 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
     if not reliable:
         ch.set_timeout(IDLE_TIMEOUT)
     cap = expected if expected is not None else 1 << 16
-    lat = new_samples((cap + SAMPLE_MASK) // SAMPLE_EVERY if hdr else 0)
+    smask = every - 1  # latency on the sequence numbers that are multiples of ``every`` (the stamped ones)
+    lat = new_samples((cap + smask) // every if hdr else 0)
     seen = bytearray((warmup + cap) if numbered else 0)
     measured = warmup_seen = reordered = duplicated = corrupt = sampled = 0
     highest = -1
@@ -154,8 +157,8 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
                 reordered += 1
             else:
                 highest = seq
-            # the producer stamps 1 in SAMPLE_EVERY; past MAX_SAMPLES: counted, latency not recorded
-            if hdr and not seq & SAMPLE_MASK and (sampled < len(lat) or grow(lat)):
+            # the stamped messages only; past MAX_SAMPLES: counted, latency not recorded
+            if hdr and not seq & smask and (sampled < len(lat) or grow(lat)):
                 lat[sampled] = now - sent_at
                 sampled += 1
         elif warmup_seen < warmup:

@@ -172,14 +172,17 @@ def _produce_pooled(send: Any, ctx: Context) -> int:
     return seq
 
 
-def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
-    """A reliable transport, messages of 1 B or more: every message must arrive, in order.
+def consume_reliable(ch: Any, ctx: Context, every: int = SAMPLE_EVERY) -> dict[str, Any]:
+    """A reliable transport, messages of 1 B or more: every message must arrive, in order. One-way latency is
+    measured on the messages whose sequence number is a multiple of ``every`` (a power of two; 1: all of them,
+    for a producer that stamps every message, such as a paced one).
 
     With a count the loop stops after ctx.count measured messages and the window ends at the last one. In a
     duration run it stops at the end marker (or EOF); the clock is read only on sampled messages, so the window
     ends at the last sampled message and ``window`` counts the messages up to it (the few after it are counted
     as received, not timed)."""
     size, warmup, probe, count = ctx.size, ctx.warmup, ctx.probe, ctx.count
+    smask = every - 1
     rbuf, rmv, got_body, want_body = receive_buffer(ctx)
     clock = time.perf_counter_ns
     words = header_words(rbuf)
@@ -193,7 +196,7 @@ def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
         recv(rmv)
         if seqv[0] != seq & mask:
             raise IntegrityError(f"warm-up message {seq}: got sequence {seqv[0]}")
-    lat = new_samples(((count if count is not None else 1 << 16) + SAMPLE_MASK) // SAMPLE_EVERY if hdr else 0)
+    lat = new_samples(((count if count is not None else 1 << 16) + smask) // every if hdr else 0)
     verify = ctx.verify
     _, rrecv, _, finish_recv, _ = hot_io(ch, size)  # the channel's C read, no Python frame around it
     k = corrupt = 0
@@ -208,7 +211,7 @@ def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
             probe.end()
             return _empty_result(probe)
         raise IntegrityError(f"message {warmup}: got sequence {seqv[0]} (lost or reordered on a reliable transport)")
-    if hdr and not warmup & SAMPLE_MASK:
+    if hdr and not warmup & smask:
         lat[0] = t_first - words[1]
         k = 1
     if got_body != want_body:
@@ -216,7 +219,7 @@ def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
     measured = window = 1
     ended_by = "count"
     if count is not None:
-        # The counted loop: one C call, the length test, the sequence test; the clock on 1 in SAMPLE_EVERY.
+        # The counted loop: one C call, the length test, the sequence test; the clock on 1 in ``every``.
         seq = warmup
         if hdr and not verify:
             for seq in range(warmup + 1, warmup + count):
@@ -225,7 +228,7 @@ def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
                     finish_recv(rmv, got)
                 if words[0] != seq:
                     _out_of_order(seq, words[0])
-                if not seq & SAMPLE_MASK:
+                if not seq & smask:
                     lat[k] = clock() - words[1]
                     k += 1
         else:
@@ -235,7 +238,7 @@ def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
                     finish_recv(rmv, got)
                 if seqv[0] != seq & mask:
                     _out_of_order(seq, seqv[0])
-                if hdr and not seq & SAMPLE_MASK:
+                if hdr and not seq & smask:
                     lat[k] = clock() - words[1]
                     k += 1
                 if verify and got_body != want_body:
@@ -256,7 +259,7 @@ def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
                         ended_by = "end marker"
                         break
                     _out_of_order(seq, seqv[0])
-                if not seq & SAMPLE_MASK:
+                if not seq & smask:
                     t_last = clock()
                     window = seq - warmup + 1
                     if hdr and (k < len(lat) or grow(lat)):  # past MAX_SAMPLES: counted, latency not recorded
@@ -267,7 +270,7 @@ def consume_reliable(ch: Any, ctx: Context) -> dict[str, Any]:
         except EOFError:
             ended_by = "eof"
         measured = seq - warmup
-        if window < 2:  # fewer than SAMPLE_EVERY messages: time the whole run up to now instead
+        if window < 2:  # fewer than ``every`` messages: time the whole run up to now instead
             t_last, window = clock(), measured
     probe.end()
     if not verify and measured > 1 and got_body != want_body:  # the last message is always checked byte for byte
