@@ -24,7 +24,7 @@ floor sends the count ipclab's policy would give: the ratio compares two rates.
 Where the time goes (stream, per message, timing micro-loops of each loop's own work around a C call): the
 old producer paid ~130 ns (struct.pack_into with a clock read per message), the old consumer ~210 ns (a clock
 read, struct.unpack_from's tuple, the sequence test, the latency store); streamloops.py pays ~50 ns and
-~40 ns (a store and a load of the sequence word, a test of its low bits; the clock and the latency store on 1
+~55 ns (a store and a load of the sequence word, a test of its low bits; the clock and the latency store on 1
 message in 16). A message of 64 B over a pipe costs ~1 us of CPU per side, so the rest is the mechanism.
 Where iperf3 / sockperf are installed, they run in the same rotation: TCP 64 KiB stream (iperf3), TCP and
 UDP 64 B ping-pong (sockperf), printed as ipclab / reference.

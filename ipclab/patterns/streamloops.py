@@ -11,7 +11,8 @@ outside the timed window.
 
 Measured on this code (benchmarks/overhead.py, the per-message profile in its docstring): the old loops paid
 ~130 ns per message in the producer (struct.pack_into with a clock read) and ~210 ns in the consumer (a clock
-read, struct.unpack_from's tuple, the latency store); these pay ~50 ns and ~40 ns.
+read, struct.unpack_from's tuple, the latency store); these pay ~50 ns each. py-spy on a pipe stream of 64 B:
+98 % of the consumer's samples on the line of its read(2), 99 % of the producer's on its write(2).
 
 The header layout is common.HEADER's (little-endian u64 sequence, u64 send time); the words are read and
 written through a native "Q" view, which is that layout on every little-endian host (x86-64, aarch64,
