@@ -8,7 +8,7 @@ import pytest
 from inprocess import pair
 
 from ipclab.declarations import TrafficShape
-from ipclab.patterns.openloop import in_flight_cap
+from ipclab.patterns.openloop import IN_FLIGHT_MAX, in_flight_cap
 from ipclab.transports import get_transport
 from ipclab.transports.base import CellSpec
 
@@ -20,7 +20,8 @@ def test_ready_means_a_message_is_there(name: str, workdir: str) -> None:
     cls = get_transport(name)
     if cls.unavailable_reason():
         pytest.skip(cls.unavailable_reason())
-    t = cls(workdir, CellSpec(shape=TrafficShape(duplex=True), size=64))
+    # The shape an open-loop cell asks for (openloop.carried_shape): several requests in flight.
+    t = cls(workdir, CellSpec(shape=TrafficShape(duplex=True, in_flight=IN_FLIGHT_MAX), size=64))
     try:
         _, server, (client,) = pair(t)
         try:

@@ -1,8 +1,9 @@
 """stream: the producer sends as fast as the mechanism allows; the consumer counts and checks every message.
 
 Throughput is timed at the consumer, from the first measured message to the last (never from the sender's
-write loop, which kernel buffers would flatter). Messages of 16 bytes or more carry their send time, so the
-consumer also records one-way latency under load. On lossy transports the consumer counts received, lost,
+write loop, which kernel buffers would flatter). Messages of 16 bytes or more carry their sequence number, and
+one in SAMPLE_EVERY (16) carries its send time, so the consumer also records one-way latency under load, sampled
+1 in 16 (the hot loops are in streamloops.py). On lossy transports the consumer counts received, lost,
 reordered and duplicated messages and never waits longer than IDLE_TIMEOUT for a datagram that was lost.
 """
 
@@ -12,7 +13,6 @@ import time
 from typing import Any
 
 from ..declarations import PatternSpec, TrafficShape
-from ..transports.channels import hot_io
 from .base import latency_metrics, pair_roles
 from .common import (
     HEADER,
@@ -32,6 +32,7 @@ from .common import (
 )
 from .loops import latency_figures, send_markers
 from .openloop import paced_metrics
+from .streamloops import SAMPLE_EVERY, SAMPLED, consume_reliable, produce
 
 ORDER = 20
 UNNUMBERED = ("empty messages carry no sequence number: the first --warmup arrivals are taken as the warm-up "
@@ -45,13 +46,13 @@ SPEC = PatternSpec(
     headline="mb_s",
     count_class="bulk",
     labels=LABELS,
-    metrics=latency_metrics("owl", "one-way latency under load", "message")
+    metrics=latency_metrics("owl", f"one-way latency under load ({SAMPLED})", "message")
     + paced_metrics("one-way latency", "messages", "message", answers=False),  # --rate (patterns/paced.py)
     tables=("mb_s", "msg_s", "cpu_us_msg"),
     report_tables=("mb_s", "msg_s", "owl_p50_us", "cpu_us_msg", "loss_pct"),
     sample_key="received",
     quantiles_key="owl_quantiles_ns",
-    distribution="one-way latency under load",
+    distribution=f"one-way latency under load ({SAMPLED})",
     default_run=True,
     paced="message",  # --rate: the producer sends on a schedule (patterns/paced.py)
 )
@@ -66,118 +67,23 @@ def run(role: str, index: int, channel: Any, ctx: Context) -> dict[str, Any]:
 
         return producer(channel, ctx)
     if role == "server":
-        if ctx.reliable and ctx.count is not None:
-            return _consumer_counted(channel, ctx)
-        return _consumer_until_end(channel, ctx)
+        # The producer stamps 1 message in SAMPLE_EVERY; a paced one (--rate, where that exists) stamps all.
+        every = 1 if ctx.rate is not None else SAMPLE_EVERY
+        if ctx.reliable and ctx.size:
+            return consume_reliable(channel, ctx, every)
+        return _consumer_until_end(channel, ctx, every)
     return _producer(channel, ctx)
 
 
 def _producer(ch: Any, ctx: Context) -> dict[str, Any]:
-    size, warmup, probe = ctx.size, ctx.warmup, ctx.probe
-    sbuf = bytearray(ctx.payload)
-    smv = memoryview(sbuf)
-    send = ch.send
-    clock = time.perf_counter_ns
-    pack = HEADER.pack_into
-    hdr = size >= HEADER_SIZE
-    seqv = seq_view(sbuf)  # below the header: the sequence field (none for an empty message)
-    small = seqv is not None and not hdr
-    mask = seq_modulus(size) - 1
-    for seq in range(warmup):
-        if hdr:
-            pack(sbuf, 0, seq, clock())
-        elif small:
-            seqv[0] = seq & mask  # type: ignore[index]
-        send(smv)
-    rsend, _, finish_send, _, sent = hot_io(ch, size)  # the channel's C send, no Python frame around it
-    probe.begin()
-    seq = warmup
-    if ctx.count is not None:
-        for seq in range(warmup, warmup + ctx.count):
-            if hdr:
-                pack(sbuf, 0, seq, clock())
-            elif small:
-                seqv[0] = seq & mask  # type: ignore[index]
-            n = rsend(smv)
-            if n != sent:
-                finish_send(smv, n)
-        seq = warmup + ctx.count
-    else:
-        deadline = clock() + int(ctx.duration * 1e9)  # type: ignore[operator]
-        while True:
-            if hdr:
-                pack(sbuf, 0, seq, clock())
-            elif small:
-                seqv[0] = seq & mask  # type: ignore[index]
-            n = rsend(smv)
-            if n != sent:
-                finish_send(smv, n)
-            seq += 1
-            if not seq & 63 and clock() >= deadline:  # one clock read per 64 messages
-                break
-    probe.end()
+    seq = produce(ch, ctx)  # streamloops: the hot loop; latency stamped on 1 message in SAMPLE_EVERY
     # An empty message cannot carry a marker: the consumer would count it as one more message.
     if ctx.size and (ctx.count is None or not ctx.reliable):
-        send_markers(send, ctx.payload, lossy=not ctx.reliable)
-    return {"sent": seq - warmup, "sent_total": seq, "probe": probe.result()}
+        send_markers(ch.send, ctx.payload, lossy=not ctx.reliable)
+    return {"sent": seq - ctx.warmup, "sent_total": seq, "probe": ctx.probe.result()}
 
 
-def _consumer_counted(ch: Any, ctx: Context) -> dict[str, Any]:
-    """Reliable transport, known count: every message must arrive, in order."""
-    size, warmup, probe, n = ctx.size, ctx.warmup, ctx.probe, ctx.count
-    assert n is not None  # run() sends only counted reliable runs here
-    rbuf, rmv, got_body, want_body = receive_buffer(ctx)
-    recv = ch.recv_into
-    clock = time.perf_counter_ns
-    unpack = HEADER.unpack_from
-    hdr = size >= HEADER_SIZE
-    verify = ctx.verify
-    corrupt = 0
-    for seq in range(warmup):
-        recv(rmv)
-        if hdr and unpack(rbuf, 0)[0] != seq:
-            raise IntegrityError(f"warm-up message {seq}: got sequence {unpack(rbuf, 0)[0]}")
-    lat = new_samples(n if hdr else 0)
-    _, rrecv, _, finish_recv, _ = hot_io(ch, size)  # the channel's C read, no Python frame around it
-    recv(rmv)
-    t_first = clock()
-    probe.begin()
-    if got_body != want_body:
-        corrupt += 1
-    if hdr:
-        seq, sent_at = unpack(rbuf, 0)
-        if seq != warmup:
-            raise IntegrityError(f"message {warmup}: got sequence {seq} (lost or reordered on a reliable transport)")
-        lat[0] = t_first - sent_at
-        for i in range(1, n):
-            got = rrecv(rmv)
-            if got != size:
-                finish_recv(rmv, got)
-            now = clock()
-            seq, sent_at = unpack(rbuf, 0)
-            if seq != warmup + i:
-                raise IntegrityError(
-                    f"message {warmup + i}: got sequence {seq} (lost or reordered on a reliable transport)")
-            lat[i] = now - sent_at
-            if verify and got_body != want_body:
-                corrupt += 1
-    else:
-        for _ in range(n - 1):
-            got = rrecv(rmv)
-            if got != size:
-                finish_recv(rmv, got)
-            if verify and got_body != want_body:
-                corrupt += 1
-    t_last = clock()
-    probe.end()
-    if not verify and n > 1 and got_body != want_body:  # the last message is always checked byte for byte
-        corrupt += 1
-    return {"received": n, "unique": n, "reordered": 0, "duplicated": 0, "corrupt": corrupt,
-            "first_ns": t_first, "last_ns": t_last, "latency": encode_samples(lat, n if hdr else 0),
-            "probe": probe.result()}
-
-
-def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
+def _consumer_until_end(ch: Any, ctx: Context, every: int = SAMPLE_EVERY) -> dict[str, Any]:
     """Duration runs and lossy transports: read until the end marker, EOF, the count, or the idle timeout.
 
     Every message of 1 B or more carries its sequence number (the header's, or the sequence field's modulo
@@ -205,9 +111,10 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
     if not reliable:
         ch.set_timeout(IDLE_TIMEOUT)
     cap = expected if expected is not None else 1 << 16
-    lat = new_samples(cap if hdr else 0)
+    smask = every - 1  # latency on the sequence numbers that are multiples of ``every`` (the stamped ones)
+    lat = new_samples((cap + smask) // every if hdr else 0)
     seen = bytearray((warmup + cap) if numbered else 0)
-    measured = warmup_seen = reordered = duplicated = corrupt = 0
+    measured = warmup_seen = reordered = duplicated = corrupt = sampled = 0
     highest = -1
     sent_at = 0
     t_first = t_last = 0
@@ -257,8 +164,10 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
                 reordered += 1
             else:
                 highest = seq
-            if hdr and (measured < len(lat) or grow(lat)):  # past MAX_SAMPLES: counted, latency not recorded
-                lat[measured] = now - sent_at
+            # the stamped messages only; past MAX_SAMPLES: counted, latency not recorded
+            if hdr and not seq & smask and (sampled < len(lat) or grow(lat)):
+                lat[sampled] = now - sent_at
+                sampled += 1
         elif warmup_seen < warmup:
             warmup_seen += 1
             continue
@@ -274,7 +183,7 @@ def _consumer_until_end(ch: Any, ctx: Context) -> dict[str, Any]:
     probe.end()
     out = {"received": measured, "unique": measured, "reordered": reordered, "duplicated": duplicated,
            "corrupt": corrupt, "first_ns": t_first, "last_ns": t_last, "ended_by": ended_by,
-           "latency": encode_samples(lat, measured if hdr else 0), "probe": probe.result()}
+           "latency": encode_samples(lat, sampled), "probe": probe.result()}
     if not numbered and not reliable:
         out["caveat"] = UNNUMBERED
     elif leaps:
@@ -299,7 +208,8 @@ def metrics(raw: dict[str, dict[str, Any]], ctx: Context) -> dict[str, Any]:
         "corrupt": consumer["corrupt"],
         "elapsed_ns": consumer["last_ns"] - consumer["first_ns"],
     }
-    out.update(throughput_figures(received, out["elapsed_ns"], ctx.size))
+    # A reliable duration run times the messages up to its last sampled one (its "window", see streamloops).
+    out.update(throughput_figures(consumer.get("window", received), out["elapsed_ns"], ctx.size))
     out.update(latency_figures(consumer["latency"], "owl")[0])
     out.update(cpu_figures(raw, received))
     return out

@@ -14,9 +14,9 @@ than a Python frame around the C call (a frame is ~0.1 us; four of them were ~7 
     if n != sent: finish_send(msg, n)   # writes the rest (raises BlockingIOError on EAGAIN)
 
 A channel offers this by declaring ``has_raw_io = True`` and setting ``raw_io`` to (send, recv, finish_send,
-finish_recv) with a ``send`` that returns the byte count; any other channel gets its own whole-message
-``send``/``recv_into``, ``sent`` = None (what such a ``send`` returns) and completions that do nothing, so its
-figures are exactly what they were.
+finish_recv) with a ``send`` that returns the byte count (or None, with ``no_count`` as finish_send); any
+other channel gets its own whole-message ``send``/``recv_into``, ``sent`` = None (what such a ``send`` returns)
+and completions that do nothing, so its figures are exactly what they were.
 """
 
 from __future__ import annotations
@@ -35,10 +35,16 @@ def _whole(buf: memoryview, n: object) -> None:
     """Completion for channels whose send/recv_into move whole messages: nothing is ever left to do."""
 
 
+def no_count(msg: memoryview, n: object) -> None:
+    """finish_send of a raw send that returns None, not a byte count (it sends the whole message or raises):
+    hot_io then gives ``sent`` = None, so ``n != sent`` never calls this."""
+
+
 def hot_io(channel: Channel, size: int) -> tuple[Any, Any, Any, Any, int | None]:
     """(send, recv, finish_send, finish_recv, sent) for a hot loop; see the module docstring for the protocol."""
     if channel.has_raw_io:
-        return (*channel.raw_io, size)
+        send, recv, finish_send, finish_recv = channel.raw_io
+        return send, recv, finish_send, finish_recv, None if finish_send is no_count else size
     return channel.send, channel.recv_into, _whole, _whole, None
 
 

@@ -136,9 +136,13 @@ class PosixMqChannel(BoundChannel):
 
             def recv_into(buf: memoryview) -> int:
                 data = receive()[0]  # allocates: a bytes object and a (bytes, priority) tuple
-                n = len(data)
-                buf[:n] = data
-                return n
+                try:
+                    buf[:] = data  # the usual case, a message of the buffer's size: no length or bounds to compute
+                except ValueError:  # shorter (or longer: raises again) than the buffer
+                    n = len(data)
+                    buf[:n] = data
+                    return n
+                return len(data)
 
             self.recv_into = recv_into  # type: ignore[method-assign]
 

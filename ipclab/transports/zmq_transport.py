@@ -15,10 +15,16 @@ server's inherited copy; the parent's closes once the workers are spawned.
 Across hosts (ipclab.engine.remote), zmq-tcp's server listens on its own host's address (never a wildcard):
 made by its worker there (``bind_remote``, which reports the endpoint) or, with --reverse, by the parent here.
 
-Copies: ``send`` copies the message once into a zmq_msg (copy=True). copy=False would hand libzmq a reference
-to the caller's buffer, but the patterns rewrite that buffer for the next message while the I/O thread may
-still be sending the previous one, so zero-copy would need a MessageTracker wait per message (slower, and a
-Python object per message). ``recv_into`` (pyzmq >= 26.4) receives straight into the caller's buffer.
+Copies: ``send`` copies the message once into a zmq_msg (copy=True): the patterns rewrite their buffer for the
+next message while the I/O thread may still be sending the previous one. ``zero_copy_send(size)`` offers a
+stream producer the other way for messages of pyzmq's copy threshold (64 KiB) and up, where the copy (a malloc
+and a memcpy of the whole message in the producer, a free in the I/O thread) is what the producer spends its time
+on: a send of the caller's buffer by reference (copy=False) that returns a MessageTracker, done once libzmq has
+released the buffer. The caller must not touch the buffer before then: streamloops keeps a pool of buffers and
+waits on a buffer's tracker before rewriting it. It costs a pyzmq Frame and tracker per message (freed when the
+message is sent, never kept), which is why smaller messages keep the copy (pyzmq would copy them anyway).
+``recv_into`` (pyzmq >= 26.4) receives straight into the caller's buffer; the hot loops call it directly
+(raw_io), a message longer than the buffer is an error (finish_recv).
 
 High-water marks: the default (1000 messages each side) would let 1 MiB messages queue up to 2 GB; the HWM
 is set so that about HWM_BYTES are in flight per side (never below 4 or above 1000 messages).
@@ -34,6 +40,7 @@ import socket
 from typing import Any
 
 from .base import BoundChannel, Channel, MessageTransport, optional_import
+from .channels import no_count
 from .sockets import BACKLOG, HOST, bound_socket, loopback_socket, remote_listener, unix_socket
 
 HWM_BYTES = 16 * 1024 * 1024
@@ -135,8 +142,15 @@ class ZmqTcpTransport(_ZmqTransport):
         return {"listen_fd": fd, "endpoint": endpoint}, {"endpoint": endpoint}
 
 
+def _finish_recv(buf: memoryview, n: int) -> None:
+    """A zmq message is whole: a length other than the buffer's is a wrong message, never a partial one."""
+    raise ValueError(f"a {n}-byte message arrived where {len(buf)} bytes were due")
+
+
 class ZmqChannel(BoundChannel):
     """One zmq socket and its private context. libzmq sets TCP_NODELAY on tcp:// connections itself."""
+
+    has_raw_io = True
 
     def __init__(self, ctx: Any, sock: Any) -> None:
         import zmq
@@ -156,6 +170,21 @@ class ZmqChannel(BoundChannel):
             return n
 
         self.recv_into = recv_into  # type: ignore[method-assign]
+        # The hot loops' C calls: send returns None (whole message or an exception), recv_into the length.
+        self.raw_io = (sock.send, zrecv_into, no_count, _finish_recv)
+
+    def zero_copy_send(self, size: int) -> Any:
+        """A send of ``size``-byte messages by reference that returns a MessageTracker (see the module
+        docstring), or None below pyzmq's copy threshold, where a message is copied whatever the caller asks."""
+        threshold = self.sock.copy_threshold
+        if not threshold or size < threshold:
+            return None
+        send = self.sock.send
+
+        def send_tracked(msg: memoryview) -> Any:
+            return send(msg, copy=False, track=True)
+
+        return send_tracked
 
     waits_readable = True
 
