@@ -272,6 +272,20 @@ def test_load_plot_draws_p50_and_p99_per_transport_against_achieved_rate():
     assert "intended send" in title and "p50" in title and "p99" in title and "n = 2000 round trips per cell" in title
 
 
+def test_load_plot_shows_each_closed_loop_cell_at_its_own_rate():
+    """The max cell beside each line: a dotted p50-p99 bar at its own rate (1 / mean round trip), so the picture
+    shows what the closed loop measured next to what the open loop did."""
+    result = load_result()
+    ax = draw(result).axes[0]
+    colors = plot._colors(result)
+    for name in ("pipe", "tcp"):
+        summary = cell(result, name, None)["summary"]
+        (bar,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":" and ln.get_color() == colors[name]]
+        assert list(bar.get_xdata()) == pytest.approx([summary["msg_s"]] * 2)
+        assert list(bar.get_ydata()) == pytest.approx([summary["rtt_p50_us"], summary["rtt_p99_us"]])
+    assert any("closed loop" in t.get_text() for t in ax.get_legend().get_texts())
+
+
 def test_plot_kind_load_writes_a_png_and_is_the_default_for_open_loop_only(tmp_path):
     path = save(tmp_path, load_result())
     out = tmp_path / "load.png"

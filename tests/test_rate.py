@@ -167,10 +167,12 @@ def test_saturated_warning_says_offered_and_achieved() -> None:
 
 
 def test_in_flight_cap_bounds_the_answers_in_the_channel() -> None:
-    class Plain:
-        pass
+    from ipclab.transports.base import Channel
 
-    class Queue:
+    class Plain(Channel):  # no declared depth: Channel.in_flight_limit() is None
+        send = recv_into = close = None  # type: ignore[assignment]  # never called here
+
+    class Queue(Plain):
         def in_flight_limit(self) -> int:
             return 10
 

@@ -102,8 +102,8 @@ def carried_shape(declared: TrafficShape) -> TrafficShape:
 def in_flight_cap(ch: Any, answer_size: int) -> int:
     """How many requests may be outstanding (see the module docstring)."""
     cap = max(1, min(IN_FLIGHT_MAX, IN_FLIGHT_BYTES // max(answer_size, 1)))
-    limit = getattr(ch, "in_flight_limit", None)  # optional: a channel with a known depth (POSIX queues)
-    return max(1, min(cap, limit())) if limit is not None else cap
+    limit = ch.in_flight_limit()  # a channel with a fixed depth (POSIX queues) says so; others None
+    return max(1, min(cap, limit)) if limit is not None else cap
 
 
 def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def client(ch: Any, ctx: Context, request: bytearray, answer_size: int) -> dict[
     equal the payload's."""
     assert ctx.rate is not None
     rsize = len(request)
-    if not getattr(ch, "waits_readable", False):
+    if not ch.waits_readable:
         send_markers(ch.send, ctx.payload, not ctx.reliable, rsize)  # the server is waiting for us: release it
         return {"not_applicable": NO_READINESS.format(name=type(ch).__name__), "probe": ctx.probe.result()}
     pacing.lower_timer_slack()

@@ -82,8 +82,8 @@ def produce(ch: Any, ctx: Context) -> int:
     seqv = seq_view(sbuf)  # from 8 B up the same word as words[0]; None for an empty message
     mask = seq_modulus(size) - 1
     send = ch.send
-    zero_copy = getattr(ch, "zero_copy_send", None)  # optional: zmq, from its copy threshold up
-    tracked_send = zero_copy(size) if zero_copy is not None and words is not None else None
+    # A channel that sends by reference (zmq, from its copy threshold up) gives a tracked send; others None.
+    tracked_send = ch.zero_copy_send(size) if words is not None else None
     if tracked_send is not None:
         return _produce_pooled(tracked_send, ctx)
     for seq in range(warmup):  # every warm-up message stamped: the consumer may sample any of them

@@ -36,6 +36,22 @@ def points(result: dict[str, Any], pattern: str) -> dict[tuple[str, int], list[t
     return out
 
 
+def closed_points(result: dict[str, Any], pattern: str, keys: set[tuple[str, int]]) -> dict[tuple[str, int],
+                                                                                     tuple[float, float, float]]:
+    """(transport, size) -> (rate, p50, p99) of the closed-loop ("max") cell beside each plotted open-loop line:
+    its own rate (msg_s: one over the mean round trip) and its latency from the actual send."""
+    cells = [c for c in result["cells"] if c["pattern"] == pattern and not open_loop(c) and c["status"] == "ok"
+             and (c["transport"], c["size_bytes"]) in keys]
+    p50, p99 = latency_keys(pattern, cells)
+    out = {}
+    for cell in cells:
+        summary = cell.get("summary", {})
+        rate, low, high = (summary.get(k) for k in ("msg_s", p50, p99))
+        if all(isinstance(v, (int, float)) and v > 0 for v in (rate, low, high)):
+            out[(cell["transport"], cell["size_bytes"])] = (float(rate), float(low), float(high))
+    return out
+
+
 def draw(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     """The load plot on ``fig`` (plot.render's _DRAW signature); ConfigError if nothing is open loop."""
     from .plotstyle import log_axis, placement_note, transport_style
@@ -48,12 +64,16 @@ def draw(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (pattern, data) in zip(axes, panels):
         several = len({size for _, size in data}) > 1
+        loops = closed_points(result, pattern, set(data))
         for (transport, size), pts in data.items():
             xs = [p[0] for p in pts]
             name = f"{transport} {format_size(size)}" if several else transport
             color, marker = colors.get(transport) or transport_style(transport)[0], transport_style(transport)[1]
             ax.plot(xs, [p[1] for p in pts], "-", marker=marker, markersize=4, color=color, label=name)
             ax.plot(xs, [p[2] for p in pts], "--", marker=marker, markersize=3, color=color, alpha=0.6)
+            if (closed := loops.get((transport, size))) is not None:  # the closed loop, at its own rate
+                ax.plot([closed[0]] * 2, closed[1:], ":", marker=marker, markersize=6, color=color,
+                        markerfacecolor="white")
             full = [p for p in pts if p[3]]
             if full:
                 ax.plot([p[0] for p in full], [p[1] for p in full], "x", markersize=9, color=color,
@@ -78,7 +98,7 @@ def draw(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
         trials = result.get("config", {}).get("trials", 1)
         ax.set_title(f"{pattern}: {what} per {per}{n}\nall samples of {trials} trial{'s' if trials != 1 else ''} "
                      f"pooled; {placement_note(cells)}", fontsize=9)
-        _legend(ax, any(p[3] for pts in data.values() for p in pts))
+        _legend(ax, any(p[3] for pts in data.values() for p in pts), bool(loops))
     fig.suptitle("Latency under load (open loop, from the intended send time): solid p50, dashed p99", fontsize=10)
 
 
@@ -88,13 +108,16 @@ def _rate_formatter() -> Any:
     return FuncFormatter(lambda v, _pos: format_rate(v) if v >= 1 else f"{v:g}")
 
 
-def _legend(ax: Any, marked: bool) -> None:
+def _legend(ax: Any, marked: bool, closed: bool = False) -> None:
     """Transports, then what the line styles and the cross mean; outside the axes, right of the plot."""
     from matplotlib.lines import Line2D
 
     handles, labels = ax.get_legend_handles_labels()
     handles += [Line2D([], [], color="grey", linestyle="-"), Line2D([], [], color="grey", linestyle="--")]
     labels += ["p50", "p99"]
+    if closed:
+        handles.append(Line2D([], [], color="grey", marker="o", linestyle=":", markerfacecolor="white"))
+        labels.append("closed loop (max): p50-p99\nat its own rate")
     if marked:
         handles.append(Line2D([], [], color="grey", marker="x", linestyle="none", markersize=8))
         labels.append("saturated (achieved < 95 % of offered,\nor median send > 1 interval late)")

@@ -66,6 +66,16 @@ class Channel(ABC):
         look, or waits in coarser units): callers loop. Optional: a channel that can tell sets ``waits_readable``."""
         raise NotImplementedError(f"{type(self).__name__} cannot wait for a message without receiving it")
 
+    def in_flight_limit(self) -> int | None:
+        """Messages this channel holds before a sender blocks, where it has a fixed depth (a POSIX queue); None:
+        no such limit (the open-loop client then caps requests in flight by bytes only)."""
+        return None
+
+    def zero_copy_send(self, size: int) -> Callable[[memoryview], Any] | None:
+        """A send of ``size``-byte messages by reference that returns a completion tracker (zmq, from its copy
+        threshold up), or None: this channel copies what it sends (the default)."""
+        return None
+
     def set_timeout(self, seconds: float | None) -> None:  # noqa: B027 - optional for reliable transports
         """Make ``recv_into`` raise TimeoutError after ``seconds`` without a message (None: block)."""
 
