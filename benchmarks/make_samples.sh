@@ -36,7 +36,7 @@ if [ -z "${PLOTS_ONLY:-}" ]; then
     # Exit status 1 means some cells failed (their reasons are in the result and the tables): keep going.
     # Anything else (2: bad input, 130/143: interrupted) stops the script.
     status=0
-    ipclab run --transport "$TRANSPORTS" --pattern "$PATTERNS" --size "$SIZES" --trials "$TRIALS" --quiet \
+    ipclab run --transport "$TRANSPORTS" --pattern "$PATTERNS" --size "$SIZES" --trials "$TRIALS" --quiet --force \
         --output "$OUT/sweep.json" > "$OUT/run-output.txt" 2> "$OUT/run-warnings.txt" || status=$?
     if [ "$status" -gt 1 ]; then
         cat "$OUT/run-warnings.txt" >&2

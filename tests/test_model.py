@@ -15,7 +15,8 @@ from ipclab import results
 from ipclab.errors import ConfigError
 from ipclab.model import FORMAT_VERSION, Cell, Result, Trial, Warning, warning_message
 
-SAMPLE = os.path.join(ROOT, "results", "samples", "sweep.json")
+SAMPLE = os.path.join(ROOT, "tests", "data", "sweep-format1.json")  # a real sweep written by an older ipclab
+CURRENT = os.path.join(ROOT, "results", "samples", "sweep.json")  # the README's sample, this format
 CELL = {"pattern": "pingpong", "transport": "pipe", "size_bytes": 64, "status": "ok", "reason": None,
         "trials": [{"trial": 1, "metrics": {"rtt_p50_us": 10.0, "rtt_quantiles_ns": [1, 2.5]}}],
         "summary": {"rtt_p50_us": 10.0}, "spread": {}, "warnings": []}
@@ -33,6 +34,16 @@ def test_sample_round_trips_exactly() -> None:
     ok = [c for c in result.cells if c.status == "ok"]
     assert ok and all(isinstance(t, Trial) and t.metrics for c in ok for t in c.trials)
     assert all(isinstance(w, Warning) and w.code is None for c in result.cells for w in c.warnings)
+
+
+def test_the_current_sample_round_trips_exactly() -> None:
+    with open(CURRENT, encoding="utf-8") as f:
+        text = f.read()
+    data = json.loads(text)
+    result = Result.from_dict(data)
+    assert results.dumps(result) == text and result.format_version == 2
+    assert any(c.pooled for c in result.cells)  # percentiles pooled over the trials
+    assert all(isinstance(w, Warning) and w.code for c in result.cells for w in c.warnings)
 
 
 @pytest.mark.parametrize("data", [MINIMAL, make_result()], ids=["minimal-v1", "synthetic"])

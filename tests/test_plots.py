@@ -343,3 +343,18 @@ def test_the_plot_modules_do_not_import_matplotlib(monkeypatch):
     import ipclab.report.plot  # noqa: F401
 
     assert not any(m.startswith("matplotlib") for m in sys.modules)
+
+
+def test_a_lossy_cell_shows_its_loss_where_its_speed_is_plotted() -> None:
+    """A cell that lost messages is annotated "N% lost" beside its point, in its transport's colour, on the
+    throughput and the latency plot; cells without loss are not."""
+    result = make_result({"pipe": 10.0, "udp": 12.0}, patterns=("pingpong", "stream"), sizes=(64, 4096))
+    for cell in result["cells"]:
+        if cell["transport"] == "udp" and cell["size_bytes"] == 4096:
+            cell["summary"]["loss_pct"] = 0.739
+    for kind in ("throughput", "latency"):
+        fig = draw(result, kind)
+        notes = [t for ax in fig.axes for t in ax.texts if t.get_text().endswith("% lost")]
+        assert [t.get_text() for t in notes] == ["0.74% lost"], kind
+        assert notes[0].get_color() == transport_style("udp")[0]
+        assert notes[0].xy[0] == 4096

@@ -161,6 +161,7 @@ def _latency(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     else:
         axes = [fig.add_subplot()]
         bars = _draw(axes[0], p50) | (_draw(axes[0], p99, P99_STYLE, alpha=0.6) if p99 else False)
+    mark_losses(axes[0], cells, p50)
     for ax in axes:
         size_axis(ax, _sizes(p50, p99))
         _value_axis(ax, [p50, p99])
@@ -179,6 +180,23 @@ def _companion(spec: Any) -> str | None:
     return next((m.key for m in spec.metrics if m.percentile == 99.0), None)
 
 
+def mark_losses(ax: Any, cells: list[dict[str, Any]], data: dict[str, list[Point]]) -> int:
+    """Beside each plotted point of a cell that lost messages, "N% lost" in its transport's colour: a lossy cell
+    shows its loss wherever its speed is shown. Returns how many points were marked."""
+    marked = 0
+    for cell in cells:
+        loss = cell.get("summary", {}).get("loss_pct")
+        if not isinstance(loss, (int, float)) or isinstance(loss, bool) or loss <= 0:
+            continue
+        at = next((p for p in data.get(cell["transport"], []) if p[0] == cell["size_bytes"]), None)
+        if at is None:
+            continue
+        ax.annotate(f"{loss:.2g}% lost", (at[0], at[1]), xytext=(4, -10), textcoords="offset points", fontsize=7,
+                    color=transport_style(cell["transport"])[0])
+        marked += 1
+    return marked
+
+
 def _throughput(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> None:
     spec = throughput_source(result)
     declared = throughput_specs()
@@ -190,6 +208,7 @@ def _throughput(fig: Any, result: dict[str, Any], colors: dict[str, Any]) -> Non
     need(mb, f"{spec.name} throughput", "every cell is n/a or failed; see the tables")
     ax = fig.add_subplot()
     bars = _draw(ax, mb)
+    mark_losses(ax, cells, mb)
     size_axis(ax, _sizes(mb))
     _value_axis(ax, [mb])
     ax.set_ylabel(METRICS[spec.headline].heading())

@@ -163,7 +163,8 @@ def pivot(result: dict[str, Any], pattern: str, metric_key: str) -> Table:
     where = f"; {common}{' unless marked' if marks_of else ''}" if common else ""
     heading = ("messages lost (%) / reordered / duplicated" if is_delivery else metric.heading())
     plural = "s" if trials != 1 else ""
-    measured = [c for c in cells if c["status"] == "ok"]
+    # The cells that have this figure (a 0 B stream cell measures throughput but carries no time stamp).
+    measured = [c for c in cells if c["status"] == "ok" and c.get("summary", {}).get(metric_key) is not None]
     if measured and all(summary_basis(c, metric_key) == "pooled" for c in measured):  # percentiles, mean, max
         basis = f"all samples of {trials} trial{plural} pooled" if trials != 1 else "1 trial"
     else:
