@@ -18,6 +18,7 @@ import argparse
 import mmap
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,6 +51,14 @@ def _channels(shape: TrafficShape, size: int, ring_bytes: int | None = None) -> 
     return transport, transport.setup()
 
 
+def _done(transport: Any) -> None:
+    """Undo the transport's objects, then remove its private directory (the transport leaves it to its maker)."""
+    try:
+        transport.teardown()
+    finally:
+        shutil.rmtree(transport.workdir, ignore_errors=True)
+
+
 def pingpong_p50(variant: str, size: int, count: int, warmup: int, cpus: tuple[int, int]) -> float:
     """p50 round trip (us): ``floor`` (floors_extra), or ``ring`` / ``slot`` channels in the floor's loops."""
     if variant == "floor":
@@ -72,7 +81,7 @@ def pingpong_p50(variant: str, size: int, count: int, warmup: int, cpus: tuple[i
     try:
         _, samples = floors.two_process(server, client, cpus)
     finally:
-        transport.teardown()
+        _done(transport)
     return floors._p50_us(samples)
 
 
@@ -100,7 +109,7 @@ def stream_mb_s(variant: str, size: int, count: int, warmup: int, cpus: tuple[in
     try:
         got, _ = floors.two_process(consumer, producer, cpus)
     finally:
-        transport.teardown()
+        _done(transport)
     return float(floors.stream_figures(size, *got)["mb_s"])
 
 
