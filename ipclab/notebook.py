@@ -3,7 +3,7 @@
     import ipclab
     result = ipclab.load("results/samples/sweep.json")
     df = result.to_pandas()
-    df[df.pattern == "pingpong"].groupby(["transport", "size_bytes"]).rtt_p50_us.median().unstack()
+    df.groupby(["pattern", "transport", "size_bytes"]).rtt_p50_us.median()  # per-trial p50s, their median
 
 ``load`` reads through the same guarded reader as every command (a regular file under the size cap, strict JSON,
 the typed model's validation): a broken or hostile file is one ConfigError line, never code that runs. The
