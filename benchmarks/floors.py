@@ -337,7 +337,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--cpus", default=None, help="S,C: server and client CPUs, or none (default: like ipclab's auto)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--default-heap", action="store_true",
+                    help="leave glibc's malloc trimming as it is (ipclab's workers keep freed memory: steady_heap)")
     args = ap.parse_args(argv)
+    heap = False
+    if not args.default_heap:  # the allocator ipclab's workers run with, so both sides fault alike
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if os.path.isdir(os.path.join(root, "ipclab")) and root not in sys.path:
+            sys.path.insert(0, root)  # the source tree these benchmarks belong to, as overhead.py measures it
+        from ipclab.engine.worker import steady_heap
+
+        heap = steady_heap()
     cpus: tuple[int, int] | None
     if args.cpus == "none":
         cpus = None
@@ -351,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.transport not in MECHS:
         _load_extra()
     out = run_floor(args.transport, args.pattern, args.size, args.count, args.warmup, cpus, args.seed)
-    out.update(transport=args.transport, pattern=args.pattern, size=args.size, cpus=list(cpus) if cpus else None)
+    out.update(transport=args.transport, pattern=args.pattern, size=args.size, cpus=list(cpus) if cpus else None,
+               steady_heap=heap)
     print(json.dumps(out))
     return 0
 

@@ -19,7 +19,8 @@ from . import __version__
 
 
 class Probe:
-    """CPU time, context switches and wall time between ``begin()`` and ``end()``; peak RSS at the end."""
+    """CPU time, context switches, minor page faults and wall time between ``begin()`` and ``end()``; peak RSS
+    at the end."""
 
     def __init__(self) -> None:
         self._r0: Any = None
@@ -43,6 +44,7 @@ class Probe:
             "cpu_sys_s": r1.ru_stime - r0.ru_stime,
             "ctx_voluntary": r1.ru_nvcsw - r0.ru_nvcsw,
             "ctx_involuntary": r1.ru_nivcsw - r0.ru_nivcsw,
+            "faults_minor": r1.ru_minflt - r0.ru_minflt,  # pages mapped in on first touch (no disk read)
             "maxrss_bytes": r1.ru_maxrss * 1024,  # Linux reports KiB
             "wall_ns": (self._t1 or time.perf_counter_ns()) - self._t0,
             "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

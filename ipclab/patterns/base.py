@@ -67,7 +67,8 @@ def counted_per(per: Per, plural: str, *, rate: str | None = None, loss: bool = 
     second"); ``detail``: what one ``per`` is made of, said in the CPU title (e.g. "2 messages")."""
     what = f"{per} ({detail})" if detail else per
     out = [Metric("cpu_us_msg", f"CPU time per {what}, all workers", "µs", False, per),
-           Metric("ctx_msg", f"context switches per {per}, all workers", "", False, per)]
+           Metric("ctx_msg", f"context switches per {per}, all workers", "", False, per),
+           Metric("faults_msg", f"minor page faults per {per}, all workers", "", False, per)]
     if rate:
         out.append(Metric("msg_s", rate, f"{plural}/s", True, per))
     if loss:

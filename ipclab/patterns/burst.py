@@ -53,6 +53,7 @@ SPEC = PatternSpec(
         Metric("mb_s", "data bytes per second (acks not counted)", "MB/s", True, "message"),
         Metric("cpu_us_msg", "CPU time per data message (acks' cost included), all workers", "µs", False, "message"),
         Metric("ctx_msg", "context switches per data message, all workers", "", False, "message"),
+        Metric("faults_msg", "minor page faults per data message, all workers", "", False, "message"),
         Metric("loss_pct", "bursts lost (a message or the ack)", "%", False, "batch")),
     tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg"),
     report_tables=("burst_p50_us", "burst_p99_us", "mb_s", "cpu_us_msg", "loss_pct"),

@@ -186,10 +186,14 @@ def throughput_figures(received: int, elapsed_ns: int, size: int) -> dict[str, f
 
 
 def cpu_figures(raw: dict[str, dict[str, Any]], messages: int) -> dict[str, float | None]:
-    """CPU-us and context switches per message, summed over every worker of the trial."""
+    """CPU-us, context switches and minor page faults per message, summed over every worker of the trial."""
     cpu = sum(r["probe"].get("cpu_user_s", 0.0) + r["probe"].get("cpu_sys_s", 0.0) for r in raw.values())
     ctx = sum(r["probe"].get("ctx_voluntary", 0) + r["probe"].get("ctx_involuntary", 0) for r in raw.values())
     rss = max((r["probe"].get("maxrss_bytes", 0) for r in raw.values()), default=0)
+    faults = [r["probe"].get("faults_minor") for r in raw.values()]  # absent from an older worker's probe
     if messages <= 0:
         return {"cpu_us_msg": None, "ctx_msg": None, "cpu_s": cpu, "rss_peak_bytes": rss}
-    return {"cpu_us_msg": cpu * 1e6 / messages, "ctx_msg": ctx / messages, "cpu_s": cpu, "rss_peak_bytes": rss}
+    out = {"cpu_us_msg": cpu * 1e6 / messages, "ctx_msg": ctx / messages, "cpu_s": cpu, "rss_peak_bytes": rss}
+    if faults and None not in faults:
+        out["faults_msg"] = sum(faults) / messages
+    return out

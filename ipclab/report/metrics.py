@@ -26,6 +26,7 @@ SHARED: tuple[Metric, ...] = (
     Metric("msg_s", "messages per second at the consumer", "msg/s", True, "message"),
     Metric("cpu_us_msg", "CPU time per message, all workers", "µs", False, "message"),
     Metric("ctx_msg", "context switches per message, all workers", "", False, "message"),
+    Metric("faults_msg", "minor page faults per message, all workers", "", False, "message"),
     Metric("loss_pct", "messages lost", "%", False, "message"),
     Metric("rss_peak_bytes", "peak resident memory, largest worker", "bytes", False, "trial"),
 )
