@@ -2,7 +2,7 @@
 sampled 1 in 16, a duration run timed up to its last sampled message, zmq's zero-copy pool sending intact bytes.
 
 Fast tier: the loops over a real pipe in one process (a producer thread, a consumer thread: no processes).
-Process tier: zmq-ipc at 64 KiB and 1 MiB through the CLI with --verify (the zero-copy pool).
+Process tier: zmq-ipc at 512 KiB and 1 MiB through the CLI with --verify (the zero-copy pool).
 """
 
 from __future__ import annotations
@@ -146,8 +146,26 @@ def test_producer_alone_never_rewrites_a_buffer_libzmq_still_holds() -> None:
     assert all(HEADER.unpack_from(t.data, 0)[0] == seq for seq, t, _ in ch.sent)  # each left with its own number
 
 
+def test_zmq_sends_by_reference_from_512_kib_only() -> None:
+    """Below ZERO_COPY_MIN a message is copied (the collector thread costs more than the memcpy); from it up,
+    the channel offers the tracked send."""
+    zmq = pytest.importorskip("zmq")
+    from ipclab.transports.zmq_transport import ZERO_COPY_MIN, ZmqChannel
+
+    ctx = zmq.Context(io_threads=1)
+    ch = ZmqChannel(ctx, ctx.socket(zmq.PUSH))
+    try:
+        assert ZERO_COPY_MIN == 512 * 1024
+        assert ch.zero_copy_send(64 * 1024) is None
+        assert ch.zero_copy_send(ZERO_COPY_MIN - 1) is None
+        assert callable(ch.zero_copy_send(ZERO_COPY_MIN))
+        assert callable(ch.zero_copy_send(1 << 20))
+    finally:
+        ch.close()
+
+
 @pytest.mark.process
-@pytest.mark.parametrize("size", ["64K", "1M"])
+@pytest.mark.parametrize("size", ["512K", "1M"])
 def test_zmq_zero_copy_stream_delivers_intact_bytes(size: str, tmp_path: Any) -> None:
     """Zero-copy sends from a pool of reused buffers: with --verify every body is compared byte for byte and
     every sequence number checked; a buffer rewritten while libzmq still held it would show as corrupt."""
