@@ -260,6 +260,100 @@ class SlotEnd(RingEnd):
 
         return recv_spin
 
+    # -- both: a send and the receive that answers it, in one call -----------------------------------
+    def exchanger(self, rx: SlotEnd, send: Callable[[memoryview], None],
+                  recv_into: Callable[[memoryview], int]) -> Callable[[memoryview, memoryview], int]:
+        """exchange(msg, buf) -> int: ``send(msg)``, then ``recv_into(buf)`` from ``rx`` (the other direction),
+        as one Python call (Channel.exchange). ``send`` / ``recv_into`` are this end's sender and ``rx``'s
+        receiver: the slow paths go through them whole.
+
+        The fast path is the sender's and the receiver's fused, minus the sender's state load: Channel.exchange's
+        contract says the peer has read every message this end sent before (it answered after reading), and
+        its receive stored state 0 before sending what we received (TSO keeps its stores in order; on blocking
+        ends both eventfd calls take the eventfd's lock), so the slot is empty. The receive still stores state
+        0: plain sends (a warm-up, the last reply, the end marker) check it. What is left per round trip and
+        side: the copy in, a state store and the eventfd write; the eventfd read (or the spin), one comparison,
+        the copy out and a state store, in one Python frame.
+
+        Each direction caches its fast length apart from ``send`` / ``recv_into`` (the same rule: the cell's
+        size, then the last length seen). Another length, a message larger than the slot: the copy in raises
+        ValueError and ``send`` takes the message (frames, waits). A count or state other than the cached
+        length's (another length, a close, a larger message), or a buffer too small: blocking ends write the
+        count back to the eventfd (nothing is lost: the eventfd adds) and ``recv_into`` takes the message as if
+        exchange had never looked; spinning ends poll the state SPIN_CHECK + 1 times, then leave the wait
+        (closed flag, yielding) to ``recv_into``."""
+        body, hdr, efd = self.body, self.hdr, self.efd
+        tsize = self.size  # this direction's fast length (the sender's rule)
+        twant = tsize + 1
+        room = len(body)
+        rbody, rhdr, refd = rx.body, rx.hdr, rx.efd
+        rsize = rx.size  # the other direction's (the receiver's rule)
+        rwant = rsize + 1
+        src = rbody[:rsize]
+        write, read = os.eventfd_write, os.eventfd_read
+
+        def sent_slow(msg: memoryview) -> None:
+            """Another length than the cached one, or larger than the slot: ``send`` takes it whole."""
+            nonlocal tsize, twant
+            send(msg)
+            n = len(msg)
+            if n <= room:
+                tsize, twant = n, n + 1
+
+        def received_slow(buf: memoryview) -> int:
+            """``recv_into`` takes the message (the count is back in the eventfd, or still in the state word)."""
+            nonlocal rsize, rwant, src
+            n = recv_into(buf)
+            if n != rsize and n <= len(rbody):
+                rsize, rwant, src = n, n + 1, rbody[:n]
+            return n
+
+        if self.blocking:
+            def exchange(msg: memoryview, buf: memoryview) -> int:
+                try:
+                    body[:tsize] = msg  # another length: lengths differ -> ValueError
+                except ValueError:
+                    sent_slow(msg)
+                else:
+                    hdr[STATE] = 1
+                    write(efd, twant)
+                count = read(refd)  # sleeps until the peer's answer: its n + 1
+                if count != rwant:
+                    write(refd, count)
+                    return received_slow(buf)
+                try:
+                    buf[:rsize] = src
+                except ValueError:  # buf too small
+                    write(refd, count)
+                    return received_slow(buf)
+                rhdr[STATE] = 0
+                return rsize
+            return exchange
+
+        def exchange_spin(msg: memoryview, buf: memoryview) -> int:
+            try:
+                body[:tsize] = msg
+            except ValueError:
+                sent_slow(msg)
+            else:
+                hdr[STATE] = twant
+            state = rhdr[STATE]
+            polls = 0
+            while not state:
+                polls += 1
+                if polls > SPIN_CHECK:
+                    return received_slow(buf)  # its wait checks the closed flag and yields the CPU
+                state = rhdr[STATE]
+            if state != rwant:
+                return received_slow(buf)
+            try:
+                buf[:rsize] = src
+            except ValueError:
+                return received_slow(buf)
+            rhdr[STATE] = 0
+            return rsize
+        return exchange_spin
+
     def close_side(self, producer: bool) -> None:
         """Mark this side closed and wake the peer (EOFError / BrokenPipeError once the slot says so)."""
         self.hdr[PROD_CLOSED if producer else CONS_CLOSED] = 1
