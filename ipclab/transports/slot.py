@@ -24,7 +24,10 @@ length goes through the slow path once and becomes the new fast length, so a req
 stays on the fast path too; receives copy from a cached view and allocate nothing. What is left over the
 hand-written floor (benchmarks/floors_extra.py: copy, write / read, copy) is one Python call per send and per
 receive and the state handshake that keeps a caller who sends before its peer has read from overwriting the
-slot (benchmarks/shm_profile.py measures each).
+slot (benchmarks/shm_profile.py measures each). A round-trip loop halves the calls with exchange (a send and
+the receive that answers it, one call: SlotEnd.exchanger), which also skips the state load before its send
+(Channel.exchange's contract proves the slot empty): 64 B ping-pong went from 1.13 to 1.08 of the floor in
+shm_profile's channel loops, from 1.15 to 1.11 through the whole harness (benchmarks/overhead.py).
 
 Blocking ends (shm, mmap): the eventfd count carries the frame's length, n + 1: the consumer's read(eventfd)
 returns exactly that, since the producer writes the next frame (and its count) only once the state says this
