@@ -187,23 +187,30 @@ def test_exchange_carries_requests_and_replies_of_changing_lengths(cls: type[Rin
 @pytest.mark.parametrize("cls", BOTH_MODES)
 def test_exchange_with_a_buffer_too_small_leaves_the_reply(cls: type[RingTransport]) -> None:
     """A reply larger than the buffer raises ValueError and stays in the slot, for recv_into with a larger one,
-    after which exchange goes on at the new lengths."""
+    whether exchange sent it (the cached length) or send did (another length); exchange then goes on at the new
+    lengths."""
     with ring_pair(cls, 4096, DUPLEX, size=64) as (client, server):
+        got: list[bytes] = []
+
         def serve() -> None:
             buf = memoryview(bytearray(64))
             assert server.recv_into(buf) == 64
-            n = server.exchange(memoryview(b"r" * 100), buf)
-            assert n == 64 and buf == b"b" * 64
+            got.append(bytes(buf))
+            for reply in (b"q" * 64, b"r" * 100):
+                assert server.exchange(memoryview(reply), buf) == 64
+                got.append(bytes(buf))
             server.send(memoryview(b"s" * 100))
 
         thread, errors = _in_thread(serve)
-        small, large = memoryview(bytearray(64)), memoryview(bytearray(200))
-        with pytest.raises(ValueError, match="100-byte message"):
-            client.exchange(memoryview(b"a" * 64), small)
-        assert client.recv_into(large) == 100 and large[:100] == b"r" * 100
+        large = memoryview(bytearray(200))
+        for request, small, reply in ((b"a", 32, b"q" * 64), (b"c", 64, b"r" * 100)):
+            with pytest.raises(ValueError, match=f"{len(reply)}-byte message"):
+                client.exchange(memoryview(request * 64), memoryview(bytearray(small)))
+            assert client.recv_into(large) == len(reply) and large[:len(reply)] == reply
         assert client.exchange(memoryview(b"b" * 64), large) == 100 and large[:100] == b"s" * 100
         thread.join(30)
         assert not thread.is_alive() and not errors, errors
+        assert got == [b"a" * 64, b"c" * 64, b"b" * 64]
 
 
 @pytest.mark.parametrize("cls", BOTH_MODES)
