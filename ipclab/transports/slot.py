@@ -29,21 +29,21 @@ the receive that answers it, one call: SlotEnd.exchanger), which also skips the 
 (Channel.exchange's contract proves the slot empty): 64 B ping-pong went from 1.13 to 1.08 of the floor in
 shm_profile's channel loops, from 1.15 to 1.11 through the whole harness (benchmarks/overhead.py).
 
-Blocking ends (shm, mmap): the eventfd count carries the frame's length, 2(n + 1) (the low bit: EXCHANGED;
-shifted so that counts stay small ints: a count of 2**32 or more costs ~1 % of a round trip in int objects,
-measured): the consumer's read(eventfd)
-returns exactly that, since the producer writes the next frame (and its count) only once the state says this
-one was copied out. No wait flag, no fence, no length word. Ordering: the eventfd write is a system call that
+Blocking ends (shm, mmap): the eventfd count carries the frame's length as 2(n + 1) (the low bit is EXCHANGED,
+below; a flag bit at 2**32 instead costs ~1 % of a round trip in int objects, measured): the consumer's
+read(eventfd) returns exactly that, since the producer writes the next frame (and its count) only once the state
+says this one was copied out. No wait flag, no fence, no length word. Ordering: the eventfd write is a system call that
 takes the eventfd's lock after the payload stores, and the read takes it before the payload loads. A message
 larger than the room (never in a cell: setup() sizes the slot to the cell's messages) is a first frame whose
 count states the whole length (n > room: frames of the rest follow) carrying the first ``room`` bytes. A receive
 buffer that is too small raises ValueError and writes the count back: the message stays for a larger buffer.
 Exchange (blocking ends, SlotEnd.exchanger): a frame sent by exchange sets EXCHANGED in its count and leaves
 the state at 0, and a consumer that reads such a count leaves it at 0 too: two stores per message fewer (~3 % of
-a round trip, measured), and still no overwrite, because exchange's contract (Channel.exchange) has the peer
-read each message before it answers, and the sender sends again only after the answer. Plain frames keep the
-state handshake, so plain calls and exchange mix freely. What a state of 0 no longer proves: that the slot is
-empty while an exchanged frame is in it, so wait_readable (which looks at the state) may miss such a frame.
+a round trip, measured: 64 B ping-pong at 1.05 of the floor in shm_profile, 1.08 through the harness), and still
+no overwrite, because exchange's contract (Channel.exchange) has the peer read each message before it answers,
+and the sender sends again only after the answer. Plain frames keep the state handshake, so plain calls and
+exchange mix freely. What a state of 0 no longer proves: that the slot is empty while an exchanged frame is in
+it, so wait_readable (which looks at the state) may miss such a frame.
 Close: the producer sets prod_closed and adds CLOSED_COUNT; a read that returns that much (with or without a
 last frame) ends in EOFError once the frame is delivered, the close's count written back for the next wait.
 Space (the producer finds the slot full: a caller that breaks in_flight == 1, or the frames of an oversized
