@@ -1,7 +1,7 @@
 """Where the shared-memory transports' microseconds go: the ring and slot channels against the hand-written floor.
 
     python benchmarks/shm_profile.py ops                     # cost of each Python-level step, one process
-    python benchmarks/shm_profile.py pingpong -s 64 --reps 9 # floor / ring / slot round trips, one CPU
+    python benchmarks/shm_profile.py pingpong -s 64 --reps 9 # floor / ring / slot / exchange round trips, one CPU
     python benchmarks/shm_profile.py stream -s 64K --reps 9  # floor / rings of several sizes, one CPU
     python benchmarks/shm_profile.py copy                    # the copy ceiling of a stream at 64 KiB and 1 MiB
 
@@ -60,7 +60,8 @@ def _done(transport: Any) -> None:
 
 
 def pingpong_p50(variant: str, size: int, count: int, warmup: int, cpus: tuple[int, int]) -> float:
-    """p50 round trip (us): ``floor`` (floors_extra), or ``ring`` / ``slot`` channels in the floor's loops."""
+    """p50 round trip (us): ``floor`` (floors_extra), ``ring`` / ``slot`` channels in the floor's loops, or
+    ``exchange``: the slot channel's exchange, one call per round trip and side (pingpong's hot loops)."""
     if variant == "floor":
         return float(floors_extra.shm_floor("pingpong", size, count, warmup, cpus, 1)["rtt_p50_us"])
     transport, address = _channels(RING if variant == "ring" else SLOT, size)
@@ -69,12 +70,23 @@ def pingpong_p50(variant: str, size: int, count: int, warmup: int, cpus: tuple[i
     def server() -> None:
         ch = ShmTransport.connect(dict(address), "server")
         rmv = memoryview(bytearray(size))
-        floors.pp_server(ch.send, ch.recv_into, rmv, warmup + count)
+        if variant == "exchange":
+            exchange = ch.exchange
+            ch.recv_into(rmv)
+            for _ in range(warmup + count - 1):
+                exchange(rmv, rmv)
+            ch.send(rmv)
+        else:
+            floors.pp_server(ch.send, ch.recv_into, rmv, warmup + count)
         ch.close()
 
     def client() -> array:
         ch = ShmTransport.connect(dict(address), "client")
-        out = floors.pp_client(ch.send, ch.recv_into, memoryview(payload), memoryview(bytearray(size)), count, warmup)
+        smv, rmv = memoryview(payload), memoryview(bytearray(size))
+        if variant == "exchange":
+            out = _exchange_client(ch.exchange, smv, rmv, count, warmup)
+        else:
+            out = floors.pp_client(ch.send, ch.recv_into, smv, rmv, count, warmup)
         ch.close()
         return out
 
@@ -83,6 +95,20 @@ def pingpong_p50(variant: str, size: int, count: int, warmup: int, cpus: tuple[i
     finally:
         _done(transport)
     return floors._p50_us(samples)
+
+
+def _exchange_client(exchange: Callable[[memoryview, memoryview], int], smv: memoryview, rmv: memoryview,
+                     count: int, warmup: int) -> array:
+    """floors.pp_client with one exchange call per round trip."""
+    clock = time.perf_counter_ns
+    samples = array("q", bytes(8 * count))
+    for _ in range(warmup):
+        exchange(smv, rmv)
+    for i in range(count):
+        t0 = clock()
+        exchange(smv, rmv)
+        samples[i] = clock() - t0
+    return samples
 
 
 def stream_mb_s(variant: str, size: int, count: int, warmup: int, cpus: tuple[int, int]) -> float:
@@ -225,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--count", type=int, default=None, help="messages per run (default: ipclab's auto count)")
     ap.add_argument("--cpus", default=None, help="S,C (default: the last CPU for both, like --pin auto)")
-    ap.add_argument("--variants", default=None, help="pingpong: floor,ring,slot; stream: floor,ring,ring256K,...")
+    ap.add_argument("--variants", default=None,
+                    help="pingpong: floor,ring,slot,exchange; stream: floor,ring,ring256K,...")
     args = ap.parse_args(argv)
     if args.what == "ops":
         ops()
@@ -240,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     last = sorted(os.sched_getaffinity(0))[-1]
     cpus = tuple(int(c) for c in args.cpus.split(",")) if args.cpus else (last, last)
     if args.what == "pingpong":
-        variants = (args.variants or "floor,ring,slot").split(",")
+        variants = (args.variants or "floor,ring,slot,exchange").split(",")
         alternate(pingpong_p50, variants, size, count, auto_warmup(count), cpus, args.reps, "us")  # type: ignore[arg-type]
     else:
         variants = (args.variants or "floor,ring,ring256K,ring1M,ring4M").split(",")

@@ -1,7 +1,8 @@
 """The slot protocol of shm, shm-spin and mmap for one message in flight (ipclab/transports/slot.py): lengths
 that change (the receive path's cached view), 0 B, messages around and far above the slot size, a caller that
-sends before its peer has read (waits, never overwrites), and the runner's round-trip patterns over it, blocking
-and spinning. Timing is never asserted."""
+sends before its peer has read (waits, never overwrites), exchange (a send and the receive that answers it in one
+call) with its fallbacks, and the runner's round-trip patterns over it, blocking and spinning. Timing is never
+asserted."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from test_shm import DUPLEX, RING_CLASSES, _in_thread, _run, _through_ring, ring_pair
 
 from ipclab.transports import slot
-from ipclab.transports.segment import RingTransport
+from ipclab.transports.mmapfile import MmapTransport
+from ipclab.transports.segment import RingChannel, RingTransport, SlotChannel
 from ipclab.transports.shm import ShmSpinTransport, ShmTransport
 
 BOTH_MODES = [ShmTransport, ShmSpinTransport]
@@ -136,3 +138,106 @@ def test_streams_on_the_resized_ring() -> None:
             assert cell["status"] == "ok", f"{where}: {cell['reason']}"
             m = cell["trials"][0]["metrics"]
             assert m["corrupt"] == 0 and m["lost"] == 0, where
+
+
+def _reply(request: bytes, i: int) -> bytes:
+    """What the exchanging server answers: not an echo (another length, other bytes), so both directions count."""
+    return bytes(reversed(request)) + bytes([i & 0xFF]) * (i % 5)
+
+
+@pytest.mark.parametrize("cls", [ShmTransport, ShmSpinTransport, MmapTransport])
+def test_exchange_carries_requests_and_replies_of_changing_lengths(cls: type[RingTransport]) -> None:
+    """Both ends exchange (the server: a first receive, then reply-and-receive, the last reply sent alone), mixed
+    with plain send / recv_into round trips (a warm-up) on the client: 0 B, the cell's size, one byte under and
+    over the room, 1 MiB through a 4 KiB slot (frames), each arriving whole and in order both ways."""
+    room = 4096 - 8
+    mib = 1024 * 1024
+    rng = random.Random(11)
+    lengths = [64, 64, 64, 16, 64, 0, 0, 64, room - 1, room, room + 1, 64, mib, 64, 3 * room + 5, 1, 64, 64]
+    requests = [rng.randbytes(n) for n in lengths]
+    with ring_pair(cls, 4096, DUPLEX, size=64) as (client, server):
+        assert isinstance(client, SlotChannel) and client.has_exchange
+        got: list[bytes] = []
+
+        def serve() -> None:
+            buf = memoryview(bytearray(mib + 8))
+            n = server.recv_into(buf)
+            for i in range(len(requests)):
+                got.append(bytes(buf[:n]))
+                reply = memoryview(_reply(got[-1], i))
+                if i == len(requests) - 1:
+                    server.send(reply)
+                else:
+                    n = server.exchange(reply, buf)
+
+        thread, errors = _in_thread(serve)
+        rbuf = memoryview(bytearray(mib + 8))
+        for i, request in enumerate(requests):
+            if i % 7 < 2:  # plain calls between exchanges: the state words must stay right for them
+                client.send(memoryview(request))
+                n = client.recv_into(rbuf)
+            else:
+                n = client.exchange(memoryview(request), rbuf)
+            assert bytes(rbuf[:n]) == _reply(request, i), i
+        thread.join(30)
+        assert not thread.is_alive() and not errors, errors
+        assert got == requests
+
+
+@pytest.mark.parametrize("cls", BOTH_MODES)
+def test_exchange_with_a_buffer_too_small_leaves_the_reply(cls: type[RingTransport]) -> None:
+    """A reply larger than the buffer raises ValueError and stays in the slot, for recv_into with a larger one,
+    whether exchange sent it (the cached length) or send did (another length); exchange then goes on at the new
+    lengths."""
+    with ring_pair(cls, 4096, DUPLEX, size=64) as (client, server):
+        got: list[bytes] = []
+
+        def serve() -> None:
+            buf = memoryview(bytearray(64))
+            assert server.recv_into(buf) == 64
+            got.append(bytes(buf))
+            for reply in (b"q" * 64, b"r" * 100):
+                assert server.exchange(memoryview(reply), buf) == 64
+                got.append(bytes(buf))
+            server.send(memoryview(b"s" * 100))
+
+        thread, errors = _in_thread(serve)
+        large = memoryview(bytearray(200))
+        for request, small, reply in ((b"a", 32, b"q" * 64), (b"c", 64, b"r" * 100)):
+            with pytest.raises(ValueError, match=f"{len(reply)}-byte message"):
+                client.exchange(memoryview(request * 64), memoryview(bytearray(small)))
+            assert client.recv_into(large) == len(reply) and large[:len(reply)] == reply
+        assert client.exchange(memoryview(b"b" * 64), large) == 100 and large[:100] == b"s" * 100
+        thread.join(30)
+        assert not thread.is_alive() and not errors, errors
+        assert got == [b"a" * 64, b"c" * 64, b"b" * 64]
+
+
+@pytest.mark.parametrize("cls", BOTH_MODES)
+def test_exchange_ends_in_eof_when_the_peer_closes(cls: type[RingTransport]) -> None:
+    """The server reads the request and closes instead of replying: exchange raises EOFError, and so does every
+    receive after it; a reply sent before the close is delivered first."""
+    with ring_pair(cls, 4096, DUPLEX, size=8) as (client, server):
+        def serve() -> None:
+            buf = memoryview(bytearray(8))
+            assert server.recv_into(buf) == 8
+            server.exchange(memoryview(b"reply..1"), buf)
+            server.close()
+
+        thread, errors = _in_thread(serve)
+        buf = memoryview(bytearray(8))
+        assert client.exchange(memoryview(b"request1"), buf) == 8 and buf == b"reply..1"
+        with pytest.raises(EOFError):
+            client.exchange(memoryview(b"request2"), buf)
+        with pytest.raises(EOFError):
+            client.recv_into(buf)
+        thread.join(30)
+        assert not thread.is_alive() and not errors, errors
+
+
+def test_only_the_slot_declares_a_native_exchange() -> None:
+    """The ring (a stream's shape) keeps the base class's flag off: the hot loops then make their own calls."""
+    with ring_pair(ShmTransport, 4096, DUPLEX, size=8) as (client, _):
+        assert type(client) is SlotChannel and SlotChannel.has_exchange
+    with ring_pair(ShmTransport, 4096, size=8) as (client, _):
+        assert type(client) is RingChannel and not client.has_exchange

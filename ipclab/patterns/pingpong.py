@@ -74,6 +74,16 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
             recv(rmv)
             send(rmv)
         probe.begin()
+        if ch.has_exchange and ctx.count:
+            # A native exchange (shm's slots): one call per round trip, the echo with the next receive; the
+            # first ping received alone, the last echo sent alone.
+            exchange = ch.exchange
+            recv(rmv)
+            for _ in range(ctx.count - 1):
+                exchange(rmv, rmv)
+            send(rmv)
+            probe.end()
+            return {"echoed": warmup + ctx.count, "probe": probe.result()}
         for _ in range(ctx.count):
             n = rrecv(rmv)
             if n != size:
@@ -137,6 +147,7 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
         recv(rmv)
     # Inside the timed window: the channel's C methods and one comparison each, no Python frame (hot_io).
     rsend, rrecv, finish_send, finish_recv, sent = hot_io(ch, size)
+    fused, exchange = ch.has_exchange, ch.exchange  # a native exchange: one call per round trip instead
 
     cap = ctx.count if ctx.count is not None else 1 << 16
     samples = new_samples(cap)
@@ -150,14 +161,19 @@ def _client(ch: Any, ctx: Context) -> dict[str, Any]:
             pack(sbuf, 0, seq, clock())
         elif small:
             seqv[0] = seq & mask  # type: ignore[index]
-        t0 = clock()
-        got = rsend(smv)
-        if got != sent:
-            finish_send(smv, got)
-        got = rrecv(rmv)
-        if got != size:
-            finish_recv(rmv, got)
-        t1 = clock()
+        if fused:  # one call: the ping, and the wait for its echo (Channel.exchange)
+            t0 = clock()
+            exchange(smv, rmv)
+            t1 = clock()
+        else:
+            t0 = clock()
+            got = rsend(smv)
+            if got != sent:
+                finish_send(smv, got)
+            got = rrecv(rmv)
+            if got != size:
+                finish_recv(rmv, got)
+            t1 = clock()
         samples[n] = t1 - t0
         if hdr and unpack(rbuf, 0)[0] != seq:
             raise IntegrityError(f"round trip {n}: echo carries sequence {unpack(rbuf, 0)[0]}, expected {seq}")

@@ -1,11 +1,12 @@
-"""The shared segment of two rings: RingChannel (worker side) and RingTransport (parent side).
+"""The shared segment of two rings: RingChannel / SlotChannel (worker side) and RingTransport (parent side).
 
 RingTransport is the base of shm, shm-spin and mmap, which only say where the segment's file lives. The
 segment and the eventfds reach the workers as inherited file descriptors, so the children never open anything
 by name (and no multiprocessing resource_tracker is involved). Ring 0 carries client -> server, ring 1
 server -> client; a one-way workload uses only ring 0. The ring itself and its memory-ordering argument: ring.py.
 A shape with one message in flight (ping-pong, reqrep) uses each ring's memory as a single slot instead, with a
-cheaper protocol (slot.py); the address says which (``slot``), so both workers agree.
+cheaper protocol (slot.py) and a native ``exchange`` (SlotChannel); the address says which (``slot``), so both
+workers agree.
 """
 
 from __future__ import annotations
@@ -47,18 +48,15 @@ class RingChannel(Channel):
         self._efds = [OwnedFd(e) for ring in address["rings"] for e in (ring["data_efd"], ring["space_efd"])
                       if e is not None]
         self._view = memoryview(self._mem)
-        # One message in flight (ping-pong, reqrep): each ring is a single slot (slot.py); else the ring.
-        ends: list[RingEnd]
-        if address.get("slot"):
-            ends = [SlotEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"],
-                            address["size"]) for r in address["rings"]]
-        else:
-            ends = [RingEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"])
-                    for r in address["rings"]]  # the eventfd numbers, owned by self._efds
-        to_server, to_client = ends
+        to_server, to_client = self._ends(address)  # the eventfd numbers, owned by self._efds
         self._tx, self._rx = (to_server, to_client) if role == "client" else (to_client, to_server)
         self.send = self._tx.sender()  # type: ignore[method-assign,assignment]
         self.recv_into = self._rx.receiver()  # type: ignore[method-assign,assignment]
+
+    def _ends(self, address: dict[str, Any]) -> list[RingEnd]:
+        """Both directions of the segment: client -> server, then server -> client."""
+        return [RingEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"])
+                for r in address["rings"]]
 
     def send(self, msg: memoryview) -> None:  # shadowed by the ring's closure until close()
         raise OSError("the ring channel is closed")
@@ -91,8 +89,8 @@ class RingChannel(Channel):
             efd.close()
         # The hot closures still reference views of the mapping: drop them, then unmap if nothing else holds
         # a view (process exit unmaps in any case).
-        self.__dict__.pop("send", None)
-        self.__dict__.pop("recv_into", None)
+        for name in ("send", "recv_into", "exchange"):
+            self.__dict__.pop(name, None)
         self._tx.release()
         self._rx.release()
         mem, self._mem = self._mem, None
@@ -101,6 +99,26 @@ class RingChannel(Channel):
             mem.close()
         except BufferError:
             pass
+
+
+class SlotChannel(RingChannel):
+    """One message in flight (ping-pong, reqrep): each ring's memory is a single slot (slot.py), and a send
+    with the receive that answers it is one call (``exchange``, Channel's contract)."""
+
+    has_exchange = True
+    _tx: SlotEnd
+    _rx: SlotEnd
+
+    def __init__(self, address: dict[str, Any], role: str) -> None:
+        super().__init__(address, role)
+        self.exchange = self._tx.exchanger(self._rx, self.send, self.recv_into)  # type: ignore[method-assign,assignment]
+
+    def _ends(self, address: dict[str, Any]) -> list[RingEnd]:
+        return [SlotEnd(self._view, r["offset"], r["ring_bytes"], r["data_efd"], r["space_efd"], address["size"])
+                for r in address["rings"]]
+
+    def exchange(self, msg: memoryview, buf: memoryview) -> int:  # shadowed by the slots' closure until close()
+        raise OSError("the ring channel is closed")
 
 
 class RingTransport(Transport):
@@ -158,7 +176,7 @@ class RingTransport(Transport):
 
     @classmethod
     def connect(cls, address: dict[str, Any], role: str, index: int = 0) -> Channel:
-        return RingChannel(address, role)
+        return (SlotChannel if address.get("slot") else RingChannel)(address, role)
 
 
 def create_file(path: str, size: int) -> int:

@@ -4,7 +4,7 @@ A pattern whose shape declares ``in_flight == 1`` (ping-pong, reqrep) never has 
 one direction, so the ring's byte counters, wrap-around and wait flags (ring.py) buy it nothing and cost ~1 us
 of Python per round trip. Here each direction is one slot, in the same segment layout as a ring::
 
-    +0    state        u64  0 while the slot is empty; else full (blocking ends: 1; spinning ends: n + 1)
+    +0    state        u64  0 while the slot is empty; else full (blocking ends: 1; spinning ends: 2(n + 1))
     +8    space_wait   u64  1 while the producer sleeps (or is about to) until the slot is emptied
     +16   prod_closed  u64  1 once the producer's channel is closed
     +80   cons_closed  u64  1 once the consumer's channel is closed
@@ -24,15 +24,26 @@ length goes through the slow path once and becomes the new fast length, so a req
 stays on the fast path too; receives copy from a cached view and allocate nothing. What is left over the
 hand-written floor (benchmarks/floors_extra.py: copy, write / read, copy) is one Python call per send and per
 receive and the state handshake that keeps a caller who sends before its peer has read from overwriting the
-slot (benchmarks/shm_profile.py measures each).
+slot (benchmarks/shm_profile.py measures each). A round-trip loop halves the calls with exchange (a send and
+the receive that answers it, one call: SlotEnd.exchanger), which also skips the state load before its send
+(Channel.exchange's contract proves the slot empty): 64 B ping-pong went from 1.13 to 1.08 of the floor in
+shm_profile's channel loops, from 1.15 to 1.11 through the whole harness (benchmarks/overhead.py).
 
-Blocking ends (shm, mmap): the eventfd count carries the frame's length, n + 1: the consumer's read(eventfd)
-returns exactly that, since the producer writes the next frame (and its count) only once the state says this
-one was copied out. No wait flag, no fence, no length word. Ordering: the eventfd write is a system call that
+Blocking ends (shm, mmap): the eventfd count carries the frame's length as 2(n + 1) (the low bit is EXCHANGED,
+below; a flag bit at 2**32 instead costs ~1 % of a round trip in int objects, measured): the consumer's
+read(eventfd) returns exactly that, since the producer writes the next frame (and its count) only once the state
+says this one was copied out. No wait flag, no fence, no length word. Ordering: the eventfd write is a system call that
 takes the eventfd's lock after the payload stores, and the read takes it before the payload loads. A message
 larger than the room (never in a cell: setup() sizes the slot to the cell's messages) is a first frame whose
 count states the whole length (n > room: frames of the rest follow) carrying the first ``room`` bytes. A receive
 buffer that is too small raises ValueError and writes the count back: the message stays for a larger buffer.
+Exchange (blocking ends, SlotEnd.exchanger): a frame sent by exchange sets EXCHANGED in its count and leaves
+the state at 0, and a consumer that reads such a count leaves it at 0 too: two stores per message fewer (~3 % of
+a round trip, measured: 64 B ping-pong at 1.05 of the floor in shm_profile, 1.08 through the harness), and still
+no overwrite, because exchange's contract (Channel.exchange) has the peer read each message before it answers,
+and the sender sends again only after the answer. Plain frames keep the state handshake, so plain calls and
+exchange mix freely. What a state of 0 no longer proves: that the slot is empty while an exchanged frame is in
+it, so wait_readable (which looks at the state) may miss such a frame.
 Close: the producer sets prod_closed and adds CLOSED_COUNT; a read that returns that much (with or without a
 last frame) ends in EOFError once the frame is delivered, the close's count written back for the next wait.
 Space (the producer finds the slot full: a caller that breaks in_flight == 1, or the frames of an oversized
@@ -43,7 +54,7 @@ nothing (that is the hot path), so a producer that breaks the declared shape wai
 just slow. Without the consumer's fence both could sleep (its flag load may pass its own state store); the
 timeout ends that too.
 
-Spinning ends (shm-spin) have no eventfd: the state word holds n + 1, and each side polls it, checking the
+Spinning ends (shm-spin) have no eventfd: the state word holds 2(n + 1), and each side polls it, checking the
 peer's closed flag and yielding the CPU every SPIN_CHECK + 1 polls.
 
 Memory ordering beyond this: ring.py's module docstring (and why these transports need x86-64).
@@ -60,6 +71,7 @@ from .ringwait import SPIN_CHECK, full_fence
 
 STATE = HEAD  # the slot's handshake word, on the producer's cache line
 CLOSED_COUNT = 1 << 40  # added to the data eventfd by a closing producer: more than any frame's count
+EXCHANGED = 1  # the low bit of a frame's count, 2(n + 1): exchange sent it and left the state at 0 (blocking ends)
 SPACE_SPINS = 64  # sched_yield polls before a producer waiting for the slot sleeps
 SPACE_POLL_S = 0.002  # then it re-checks the slot at least this often (nobody wakes it on the hot path)
 MIN_SLOT_BYTES = 4096
@@ -119,7 +131,7 @@ class SlotEnd(RingEnd):
         write = os.eventfd_write
         wait_space = self._space_waiter()
         size = self.size  # the fast path's length: the cell's, then the last one sent
-        want = size + 1
+        want = (size + 1) << 1
 
         def send_slow(msg: memoryview) -> None:
             """A full slot, a length other than the cached one, or a message larger than the slot."""
@@ -127,14 +139,14 @@ class SlotEnd(RingEnd):
             view = memoryview(msg)
             n = len(view)
             if n <= room:
-                size, want = n, n + 1  # the next message is likely of this length too
+                size, want = n, (n + 1) << 1  # the next message is likely of this length too
             done = 0
             while True:
                 if hdr[STATE]:
                     wait_space()
                 c = min(n - done, room)
                 body[:c] = view[done:done + c]
-                count = (c if done else n) + 1  # the first frame states the whole length
+                count = ((c if done else n) + 1) << 1  # the first frame states the whole length
                 if blocking:
                     hdr[STATE] = 1
                     write(efd, count)
@@ -174,11 +186,12 @@ class SlotEnd(RingEnd):
         read, write, yield_cpu = os.eventfd_read, os.eventfd_write, os.sched_yield
         fence = full_fence()
         size = self.size  # the cached length: messages of it are copied from ``src``
-        want = size + 1  # the count (blocking) or state (spinning) of such a message
+        want = (size + 1) << 1  # the count (blocking) or state (spinning) of such a message
+        wantx = want | EXCHANGED  # its count when exchange sent it (blocking ends)
         src = body[:size]
 
         def next_frame() -> int:
-            """The next frame's count (n + 1); EOFError if the producer closed instead."""
+            """The next frame's count, 2(n + 1); EOFError if the producer closed instead."""
             if not blocking:
                 polls = 0
                 while True:
@@ -204,18 +217,19 @@ class SlotEnd(RingEnd):
         def recv_slow(buf: memoryview, count: int) -> int:
             """A closing producer, a length other than the cached one, a message larger than the slot or
             than buf."""
-            nonlocal size, want, src
+            nonlocal size, want, wantx, src
             if blocking:
                 count = opened(count)
-            n = count - 1
+            n = (count >> 1) - 1  # exchange's frames (EXCHANGED set) are always a single frame
             if n > len(buf):
                 if blocking:
                     write(efd, count)  # the message stays in the slot, for a larger buffer
                 raise ValueError(f"a {n}-byte message does not fit the {len(buf)}-byte receive buffer")
             if n <= room:
-                size, want, src = n, count, body[:n]  # the next message is likely of this length too
+                size, want = n, (n + 1) << 1  # the next message is likely of this length too
+                wantx, src = want | EXCHANGED, body[:n]
                 buf[:n] = src
-                hdr[STATE] = 0
+                hdr[STATE] = 0  # an exchanged frame's state is 0 already: the store changes nothing
                 return n
             view = memoryview(buf)
             done = 0
@@ -234,9 +248,15 @@ class SlotEnd(RingEnd):
 
         if blocking:
             def recv_into(buf: memoryview) -> int:
-                count = read(efd)  # sleeps until the producer's write: the frame's n + 1
+                count = read(efd)  # sleeps until the producer's write: the frame's 2(n + 1)
                 if count != want:
-                    return recv_slow(buf, count)
+                    if count != wantx:
+                        return recv_slow(buf, count)
+                    try:  # sent by exchange: the state stays 0
+                        buf[:size] = src
+                    except ValueError:
+                        return recv_slow(buf, count)
+                    return size
                 try:
                     buf[:size] = src  # buf too small: clamped, lengths differ -> ValueError
                 except ValueError:
@@ -259,6 +279,119 @@ class SlotEnd(RingEnd):
             return size
 
         return recv_spin
+
+    # -- both: a send and the receive that answers it, in one call -----------------------------------
+    def exchanger(self, rx: SlotEnd, send: Callable[[memoryview], None],
+                  recv_into: Callable[[memoryview], int]) -> Callable[[memoryview, memoryview], int]:
+        """exchange(msg, buf) -> int: ``send(msg)``, then ``recv_into(buf)`` from ``rx`` (the other direction),
+        as one Python call (Channel.exchange). ``send`` / ``recv_into`` are this end's sender and ``rx``'s
+        receiver: the slow paths go through them whole.
+
+        The fast path is the sender's and the receiver's fused, minus the sender's state load: Channel.exchange's
+        contract says the peer has read every message this end sent before (it answered after reading), and
+        its receive stored state 0 (or left it there) before sending what we received (TSO keeps its stores in
+        order; on blocking ends both eventfd calls take the eventfd's lock), so the slot is empty.
+
+        Blocking ends also drop the state stores (module docstring: EXCHANGED): the frame's count carries
+        EXCHANGED instead, and an exchanged frame's receiver leaves the state alone, so a round trip of two
+        exchanges touches no state word. A plain frame (the peer's first or last) still has its state cleared
+        after the copy out. What is left per side: the copy in and the eventfd write; the eventfd read, one
+        comparison and the copy out, in one Python frame. Spinning ends keep both stores (the state word is
+        their frame's count).
+
+        Each direction caches its fast length apart from ``send`` / ``recv_into`` (the same rule: the cell's
+        size, then the last length seen). Another length, a message larger than the slot: the copy in raises
+        ValueError and ``send`` takes the message (frames, waits). A count or state other than the cached
+        length's (another length, a close, a larger message), or a buffer too small: blocking ends write the
+        count back to the eventfd (nothing is lost: the eventfd adds) and ``recv_into`` takes the message as if
+        exchange had never looked; spinning ends poll the state SPIN_CHECK + 1 times, then leave the wait
+        (closed flag, yielding) to ``recv_into``."""
+        body, hdr, efd = self.body, self.hdr, self.efd
+        tsize = self.size  # this direction's fast length (the sender's rule)
+        twant = (tsize + 1) << 1
+        room = len(body)
+        rbody, rhdr, refd = rx.body, rx.hdr, rx.efd
+        rsize = rx.size  # the other direction's (the receiver's rule)
+        rwant = (rsize + 1) << 1
+        src = rbody[:rsize]
+        if self.blocking:  # the counts this end's exchange sends and looks for: EXCHANGED set
+            twant |= EXCHANGED
+            rwant |= EXCHANGED
+        write, read = os.eventfd_write, os.eventfd_read
+
+        def sent_slow(msg: memoryview) -> None:
+            """Another length than the cached one, or larger than the slot: ``send`` takes it whole."""
+            nonlocal tsize, twant
+            send(msg)
+            n = len(msg)
+            if n <= room:
+                tsize, twant = n, (n + 1) << 1 | (EXCHANGED if efd >= 0 else 0)
+
+        def received_slow(buf: memoryview) -> int:
+            """``recv_into`` takes the message (the count is back in the eventfd, or still in the state word)."""
+            nonlocal rsize, rwant, src
+            n = recv_into(buf)
+            if n != rsize and n <= len(rbody):
+                rsize, rwant, src = n, (n + 1) << 1 | (EXCHANGED if refd >= 0 else 0), rbody[:n]
+            return n
+
+        if self.blocking:
+            plain = rwant ^ EXCHANGED  # the count of a plain frame of the cached length
+
+            def received_other(buf: memoryview, count: int) -> int:
+                """A plain frame of the cached length (the peer's first or last): copied, its state cleared.
+                Anything else: the count goes back to the eventfd and ``recv_into`` takes the message."""
+                nonlocal plain
+                if count == plain and len(buf) >= rsize:
+                    buf[:rsize] = src
+                    rhdr[STATE] = 0  # after the copy out: the peer's next plain send may fill the slot
+                    return rsize
+                write(refd, count)
+                n = received_slow(buf)
+                plain = rwant ^ EXCHANGED
+                return n
+
+            def exchange(msg: memoryview, buf: memoryview) -> int:
+                try:
+                    body[:tsize] = msg  # another length: lengths differ -> ValueError
+                except ValueError:
+                    sent_slow(msg)
+                else:
+                    write(efd, twant)  # 2(n + 1) | EXCHANGED: the state stays 0
+                count = read(refd)  # sleeps until the peer's answer
+                if count != rwant:
+                    return received_other(buf, count)
+                try:
+                    buf[:rsize] = src
+                except ValueError:  # buf too small
+                    write(refd, count)
+                    return received_slow(buf)
+                return rsize  # an exchanged frame: its state is 0 already
+            return exchange
+
+        def exchange_spin(msg: memoryview, buf: memoryview) -> int:
+            try:
+                body[:tsize] = msg
+            except ValueError:
+                sent_slow(msg)
+            else:
+                hdr[STATE] = twant
+            state = rhdr[STATE]
+            polls = 0
+            while not state:
+                polls += 1
+                if polls > SPIN_CHECK:
+                    return received_slow(buf)  # its wait checks the closed flag and yields the CPU
+                state = rhdr[STATE]
+            if state != rwant:
+                return received_slow(buf)
+            try:
+                buf[:rsize] = src
+            except ValueError:
+                return received_slow(buf)
+            rhdr[STATE] = 0
+            return rsize
+        return exchange_spin
 
     def close_side(self, producer: bool) -> None:
         """Mark this side closed and wake the peer (EOFError / BrokenPipeError once the slot says so)."""
