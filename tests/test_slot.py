@@ -7,6 +7,7 @@ asserted."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 from test_shm import DUPLEX, RING_CLASSES, _in_thread, _run, _through_ring, ring_pair
@@ -241,3 +242,40 @@ def test_only_the_slot_declares_a_native_exchange() -> None:
         assert type(client) is SlotChannel and SlotChannel.has_exchange
     with ring_pair(ShmTransport, 4096, size=8) as (client, _):
         assert type(client) is RingChannel and not client.has_exchange
+
+
+@pytest.mark.parametrize("cls", BOTH_MODES)
+def test_wait_readable_sees_exchanged_and_plain_frames_without_taking_them(cls: type[RingTransport]) -> None:
+    """A frame sent by exchange leaves the slot's state word at 0 (blocking ends): readiness must still see it,
+    as it sees a plain one, and a look must not consume either; a closed peer reads as ready (EOFError next)."""
+    with ring_pair(cls, 4096, DUPLEX, size=8) as (client, server):
+        assert server.waits_readable
+        assert server.wait_readable(0) is False and server.wait_readable(0.002) is False
+        replies: list[bytes] = []
+
+        def ask() -> None:
+            buf = memoryview(bytearray(8))
+            assert client.exchange(memoryview(b"exchange"), buf) == 8
+            replies.append(bytes(buf))
+            client.send(memoryview(b"plainmsg"))
+
+        thread, errors = _in_thread(ask)
+        buf = memoryview(bytearray(8))
+        for expected in (b"exchange", b"plainmsg"):
+            deadline = time.monotonic() + 10  # bounded: a look-only (spinning) end answers at once
+            while not server.wait_readable(0.05):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{cls.name}: a sent frame never became readable")
+                time.sleep(0.001)
+            assert server.wait_readable(0) is True  # looking twice takes nothing
+            assert server.recv_into(buf) == 8 and buf == expected
+            assert server.wait_readable(0) is False
+            if expected == b"exchange":
+                server.send(memoryview(b"answer.."))
+        thread.join(30)
+        assert not thread.is_alive() and not errors, errors
+        assert replies == [b"answer.."]
+        client.close()
+        assert server.wait_readable(0.5) is True
+        with pytest.raises(EOFError):
+            server.recv_into(buf)

@@ -79,8 +79,7 @@ class Channel(ABC):
         been read by the peer (a message it sent afterwards has arrived). A client calls it with a request and
         its reply buffer; a server, having received the first request, with the reply and the buffer for the
         next request. Plain ``send`` / ``recv_into`` may be mixed with it on the same channel (a warm-up, the
-        last reply), but the peer receives: its ``wait_readable`` may not see a message sent by exchange (shm's
-        slots leave their state word alone for it). Errors are those of ``send`` and ``recv_into``.
+        last reply). Errors are those of ``send`` and ``recv_into``.
 
         Optional: the hot loops call it only where ``has_exchange`` is True; other channels keep their own
         send / receive calls (this default, one more Python frame, is for tests and odd callers)."""

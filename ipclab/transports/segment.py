@@ -28,7 +28,7 @@ from .ring import (
     ring_unavailable_reason,
     segment_bytes,
 )
-from .slot import MIN_SLOT_BYTES, SlotEnd, slot_bytes_for
+from .slot import MIN_SLOT_BYTES, STATE, SlotEnd, slot_bytes_for
 
 BACK_RING_BYTES = 4096  # ring 1 of a one-way workload: never used, kept so that both ends look alike
 
@@ -119,6 +119,26 @@ class SlotChannel(RingChannel):
 
     def exchange(self, msg: memoryview, buf: memoryview) -> int:  # shadowed by the slots' closure until close()
         raise OSError("the ring channel is closed")
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Blocking ends: the data eventfd, waited on with select (readable while it holds a frame's count, which
+        select does not consume): it sees a frame sent by exchange, whose state word stays 0. Spinning ends: a
+        look at the state word, which is their frame's count (returns at once; the caller sleeps in slices)."""
+        from .ring import PROD_CLOSED
+
+        rx = self._rx
+        if rx.blocking:
+            from .channels import fd_waiter
+
+            wait_readable = fd_waiter(rx.efd)  # a close adds CLOSED_COUNT: readable, recv_into raises EOFError
+        else:
+            hdr = rx.hdr
+
+            def wait_readable(timeout_s: float) -> bool:
+                return bool(hdr[STATE]) or bool(hdr[PROD_CLOSED])
+
+        self.wait_readable = wait_readable  # type: ignore[method-assign,assignment]
+        return wait_readable(timeout_s)
 
 
 class RingTransport(Transport):

@@ -43,7 +43,7 @@ a round trip, measured: 64 B ping-pong at 1.05 of the floor in shm_profile, 1.08
 no overwrite, because exchange's contract (Channel.exchange) has the peer read each message before it answers,
 and the sender sends again only after the answer. Plain frames keep the state handshake, so plain calls and
 exchange mix freely. What a state of 0 no longer proves: that the slot is empty while an exchanged frame is in
-it, so wait_readable (which looks at the state) may miss such a frame.
+it, so the slot channel's wait_readable waits on the data eventfd instead (segment.SlotChannel).
 Close: the producer sets prod_closed and adds CLOSED_COUNT; a read that returns that much (with or without a
 last frame) ends in EOFError once the frame is delivered, the close's count written back for the next wait.
 Space (the producer finds the slot full: a caller that breaks in_flight == 1, or the frames of an oversized
