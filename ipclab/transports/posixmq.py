@@ -102,9 +102,10 @@ class PosixMqTransport(MessageTransport):
 
         c2s = posix_ipc.MessageQueue(address["c2s"])
         s2c = posix_ipc.MessageQueue(address["s2c"]) if "s2c" in address else None
-        if role == "server":
-            return PosixMqChannel(inbox=c2s, outbox=s2c)
-        return PosixMqChannel(inbox=s2c, outbox=c2s)
+        inbox, outbox = (c2s, s2c) if role == "server" else (s2c, c2s)
+        if inbox is not None and outbox is not None:
+            return PosixMqDuplexChannel(inbox, outbox)
+        return PosixMqChannel(inbox, outbox)
 
 
 def _create_queue(name: str, depth: int, msgsize: int) -> str:
@@ -191,3 +192,33 @@ class PosixMqChannel(BoundChannel):
                 except Exception:  # noqa: BLE001 - already closed
                     pass
         self.inbox = self.outbox = None
+
+
+class PosixMqDuplexChannel(PosixMqChannel):
+    """Both queues: a send and the receive that answers it are one call (Channel.exchange), one Python frame
+    per round trip and side fewer in the ping-pong and reqrep loops (64 B ping-pong: ~3 % of a round trip).
+    Queues need nothing of exchange's contract; it is only the two calls fused."""
+
+    has_exchange = True
+
+    def __init__(self, inbox: Any, outbox: Any) -> None:
+        super().__init__(inbox, outbox)
+        send, receive = outbox.send, inbox.receive
+
+        def exchange(msg: memoryview, buf: memoryview) -> int:
+            send(msg)
+            data = receive()[0]
+            try:
+                buf[:] = data  # a message of the buffer's size: the usual case
+            except ValueError:
+                n = len(data)
+                buf[:n] = data  # shorter (or longer: raises again) than the buffer
+                return n
+            return len(data)
+
+        self.exchange = exchange  # type: ignore[method-assign]
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """As PosixMqChannel's; exchange then goes through send and the timed recv_into (Channel.exchange)."""
+        super().set_timeout(seconds)
+        self.__dict__.pop("exchange", None)
