@@ -5,6 +5,7 @@
     python benchmarks/overhead.py -t pipe,tcp -s 64 --reps 9 --json out.json
     python benchmarks/overhead.py -p stream --duration 0.5     # ipclab runs by duration (the floor by count)
     python benchmarks/overhead.py -p stream --markdown         # the ratio table as markdown (the README's)
+    python benchmarks/overhead.py --pool a.json,b.json --markdown  # runs saved with --json, their pairs pooled
 
 For every cell (transport x pattern x size) and repetition, ipclab runs the cell once through its runner API
 (fresh worker interpreters, like ``ipclab run``), then the floor (benchmarks/floors.py, a fresh process)
@@ -39,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # this source tree's ipclab, wherever we are run from
@@ -154,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
                     "a count (the floor keeps the count)")
     ap.add_argument("--markdown", action="store_true", help="also print the ratio table as markdown")
     ap.add_argument("--json", default=None, help="also write every figure to this file")
+    ap.add_argument("--pool", default=None, metavar="FILE[,FILE...]",
+                    help="measure nothing: pool the pairs of earlier --json files (several runs of one cell: the "
+                         "median of all their pairs) and print the same report")
     args = ap.parse_args(argv)
+    if args.pool:
+        return pool(args.pool.split(","), args)
     if args.quick:
         args.reps, args.sizes = min(args.reps, 3), "64,64K"
     wanted = args.transports.split(",") if args.transports else [n for n in ALL if n in TRANSPORTS]
@@ -228,10 +235,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def pool(paths: list[str], args: argparse.Namespace) -> int:
+    """Print the report of several saved runs together: each cell's pairs (and memcpy, reference figures) from
+    every file that has the cell, in file order; ``reps`` becomes the number of pairs pooled."""
+    cells: list[tuple[str, str, int]] = []
+    figures: dict[tuple[str, str, int], dict[str, list[float]]] = {}
+    ref_figs: dict[str, dict[str, list[float]]] = {}
+    memcpy: list[float] = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            saved = json.load(fh)
+        for c in saved["cells"]:
+            cell = (c["transport"], c["pattern"], int(c["size"]))
+            if cell not in figures:
+                cells.append(cell)
+                figures[cell] = defaultdict(list)
+            for k in ("ipclab", "floor", "ratio", "ipclab_cpu", "floor_cpu", "cpu_ratio"):
+                figures[cell][k].extend(c.get(k, []))
+        for label, r in saved.get("reference", {}).items():
+            for k, values in r.items():
+                ref_figs.setdefault(label, defaultdict(list))[k].extend(values)
+        memcpy.extend(saved.get("memcpy_mb_s", []))
+    pairs = sorted({len(f["ratio"]) for f in figures.values()})
+    args.reps = "/".join(map(str, pairs)) + f" pairs pooled from {len(paths)} runs"  # the report's header
+    refs = [(label, None, None) for label in ref_figs]
+    print_report(cells, figures, refs, ref_figs, memcpy or [float("nan")], args)
+    if args.markdown:
+        print_markdown(cells, figures, args)
+    return 0
+
+
 def print_report(cells: list[tuple[str, str, int]], figures: dict, refs: list, ref_figs: dict,
                  memcpy: list[float], args: argparse.Namespace) -> None:
     window = f"duration {args.duration:g} s" if args.duration else f"count x{args.scale:g}"
-    print(f"\nipclab / floor, {args.reps} reps, pin={args.pin}, {window} "
+    reps = args.reps if isinstance(args.reps, str) else f"{args.reps} reps"
+    print(f"\nipclab / floor, {reps}, pin={args.pin}, {window} "
           "(ping-pong: p50 RTT us, lower is better; stream: MB/s at the consumer, higher is better)")
     head = (f"{'transport':<9} {'pattern':<8} {'size':>7} {'ipclab':>10} {'floor':>10}  {'ratio min/med/max':<20} "
             f"{'target':<13} {'CPU-us/msg ipclab floor':>23} {'CPU ratio':>9}")
