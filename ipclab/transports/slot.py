@@ -24,10 +24,8 @@ length goes through the slow path once and becomes the new fast length, so a req
 stays on the fast path too; receives copy from a cached view and allocate nothing. What is left over the
 hand-written floor (benchmarks/floors_extra.py: copy, write / read, copy) is one Python call per send and per
 receive and the state handshake that keeps a caller who sends before its peer has read from overwriting the
-slot (benchmarks/shm_profile.py measures each). A round-trip loop halves the calls with exchange (a send and
-the receive that answers it, one call: SlotEnd.exchanger), which also skips the state load before its send
-(Channel.exchange's contract proves the slot empty): 64 B ping-pong went from 1.13 to 1.08 of the floor in
-shm_profile's channel loops, from 1.15 to 1.11 through the whole harness (benchmarks/overhead.py).
+slot (benchmarks/shm_profile.py measures each). A round-trip loop halves the calls and skips the handshake
+with exchange (below).
 
 Blocking ends (shm, mmap): the eventfd count carries the frame's length as 2(n + 1) (the low bit is EXCHANGED,
 below; a flag bit at 2**32 instead costs ~1 % of a round trip in int objects, measured): the consumer's
@@ -37,9 +35,10 @@ takes the eventfd's lock after the payload stores, and the read takes it before 
 larger than the room (never in a cell: setup() sizes the slot to the cell's messages) is a first frame whose
 count states the whole length (n > room: frames of the rest follow) carrying the first ``room`` bytes. A receive
 buffer that is too small raises ValueError and writes the count back: the message stays for a larger buffer.
-Exchange (blocking ends, SlotEnd.exchanger): a frame sent by exchange sets EXCHANGED in its count and leaves
-the state at 0, and a consumer that reads such a count leaves it at 0 too: two stores per message fewer (~3 % of
-a round trip, measured: 64 B ping-pong at 1.05 of the floor in shm_profile, 1.08 through the harness), and still
+Exchange (blocking ends, SlotEnd.exchanger: a send and the receive that answers it, one call): a frame sent by
+exchange sets EXCHANGED in its count and leaves the state at 0, and a consumer that reads such a count leaves it
+at 0 too: no state load or store in a round trip of exchanges. 64 B ping-pong, ipclab / floor: 1.13 -> 1.05 in
+shm_profile's channel loops, 1.15 -> 1.08 through the whole harness (benchmarks/overhead.py); and still
 no overwrite, because exchange's contract (Channel.exchange) has the peer read each message before it answers,
 and the sender sends again only after the answer. Plain frames keep the state handshake, so plain calls and
 exchange mix freely. What a state of 0 no longer proves: that the slot is empty while an exchanged frame is in
@@ -287,17 +286,11 @@ class SlotEnd(RingEnd):
         as one Python call (Channel.exchange). ``send`` / ``recv_into`` are this end's sender and ``rx``'s
         receiver: the slow paths go through them whole.
 
-        The fast path is the sender's and the receiver's fused, minus the sender's state load: Channel.exchange's
-        contract says the peer has read every message this end sent before (it answered after reading), and
-        its receive stored state 0 (or left it there) before sending what we received (TSO keeps its stores in
-        order; on blocking ends both eventfd calls take the eventfd's lock), so the slot is empty.
-
-        Blocking ends also drop the state stores (module docstring: EXCHANGED): the frame's count carries
-        EXCHANGED instead, and an exchanged frame's receiver leaves the state alone, so a round trip of two
-        exchanges touches no state word. A plain frame (the peer's first or last) still has its state cleared
-        after the copy out. What is left per side: the copy in and the eventfd write; the eventfd read, one
-        comparison and the copy out, in one Python frame. Spinning ends keep both stores (the state word is
-        their frame's count).
+        The fast path is the sender's and the receiver's fused, minus the sender's state load: the contract has
+        the peer answer only after reading, so the slot is empty. Blocking ends also drop the state stores
+        (module docstring: EXCHANGED; a plain frame, the peer's first or last, still has its state cleared):
+        per side the copy in and the eventfd write, the eventfd read, one comparison and the copy out, in one
+        Python frame. Spinning ends keep both stores (the state word is their frame's count).
 
         Each direction caches its fast length apart from ``send`` / ``recv_into`` (the same rule: the cell's
         size, then the last length seen). Another length, a message larger than the slot: the copy in raises
