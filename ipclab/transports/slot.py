@@ -19,13 +19,11 @@ several times its hot-loop price. A ring message takes seven or more header acce
 head store, fence, wait flag; head loads, wait flags, length word, tail store), index arithmetic and a fresh
 source view per receive. A slot message takes, on the producer, one state load and one store around the copy
 and the eventfd write; on the consumer, the eventfd read, one comparison, the copy and one state store. Both
-fast paths copy with the length of the last message (the cell's size from the start): a message of another
-length goes through the slow path once and becomes the new fast length, so a reqrep server (16-byte requests)
-stays on the fast path too; receives copy from a cached view and allocate nothing. What is left over the
-hand-written floor (benchmarks/floors_extra.py: copy, write / read, copy) is one Python call per send and per
-receive and the state handshake that keeps a caller who sends before its peer has read from overwriting the
-slot (benchmarks/shm_profile.py measures each). A round-trip loop halves the calls and skips the handshake
-with exchange (below).
+fast paths copy with the length of the last message (the cell's size from the start; another length takes the
+slow path once and becomes the fast one, so a reqrep server's 16-byte requests stay fast); receives copy from a
+cached view and allocate nothing. Left over the floor (benchmarks/floors_extra.py): one Python call per send
+and per receive and the state handshake (benchmarks/shm_profile.py measures each), which exchange halves and
+skips (below).
 
 Blocking ends (shm, mmap): the eventfd count carries the frame's length as 2(n + 1) (the low bit is EXCHANGED,
 below; a flag bit at 2**32 instead costs ~1 % of a round trip in int objects, measured): the consumer's
