@@ -340,6 +340,30 @@ def test_an_interrupt_before_any_trial_finished_keeps_no_cell() -> None:
     assert r.result["cells"] == [] and r.result["interrupted"] is True
 
 
+def test_an_interrupt_while_the_run_directory_is_made_leaves_no_directory(monkeypatch: Any) -> None:
+    """SIGINT while the private directory comes into being waits (signals blocked), then lands as soon as they
+    are unblocked, before any cell: the directory it made must still be removed (soak run #77 left one)."""
+    import signal
+
+    from ipclab.engine import rundir
+
+    made: list[str] = []
+    record = rundir.write_run_record
+
+    def record_then_interrupt(path: str) -> None:
+        record(path)
+        made.append(path)
+        os.kill(os.getpid(), signal.SIGINT)  # blocked here: delivered when create() unblocks it
+
+    monkeypatch.setattr(rundir, "write_run_record", record_then_interrupt)
+    r = runner.Runner(RunConfig(transports=("loopback",), patterns=("pingpong",), sizes=(64,), count=20),
+                      metadata={}, launcher=Inline())
+    with pytest.raises(KeyboardInterrupt):
+        r.run()
+    assert len(made) == 1 and not os.path.exists(made[0])
+    assert r.workdir is None and r.result["cells"] == []
+
+
 def test_on_cell_sees_every_cell_as_it_ends() -> None:
     seen: list[list[str]] = []
     sweep(patterns=("pingpong", "stream"), sizes=(8, 64),

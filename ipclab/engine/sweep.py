@@ -89,8 +89,10 @@ class Runner:
             self.result["metadata"]["remote"] = self.remote.open(self.supervisor.timing.setup)
         self.progress("start", total=len(cells) * self.config.trials, cells=len(cells))
         self.result["metadata"]["load_start"] = self.load()
-        self.rundir.create()
         try:
+            # Inside the try: a SIGINT held back while the directory is made lands the moment create() unblocks
+            # it, and the finally below must still remove what create() made.
+            self.rundir.create()
             for pattern, transport, size, rate in cells:
                 cell = self._run_cell(pattern, transport, size, rate)
                 self._append(cell)
