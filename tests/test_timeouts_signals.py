@@ -103,6 +103,17 @@ def test_a_signal_during_the_imports(tmp_path, signum: int, module: str) -> None
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("module", ["ipclab.patterns.pingpong", "ipclab.transports.pipe"])
+def test_a_signal_while_a_registry_imports_its_modules(tmp_path, signum: int, module: str) -> None:
+    """The registries turn a module that fails to import into one "fix it or remove the file" line; a signal
+    landing during such an import is the interrupt, not a broken module (soak: the error line and then the
+    interrupt's, two lines)."""
+    proc = run_with_signal(tmp_path, signum, "import", module, "list")
+    assert "failed to import" not in proc.stderr and "cannot load" not in proc.stderr, proc.stderr
+    assert_one_line(proc, signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_inside_a_finaliser_is_not_swallowed(tmp_path, signum: int) -> None:
     """Before: "Exception ignored in: <function Bomb.__del__>", a traceback, and the command went on (exit 0)."""
     proc = run_with_signal(tmp_path, signum, "finaliser", "ipclab.cli.run")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..errors import Interrupted, IpclabError
-from .common import Parser, formatter, take_raised, terminate_as_exception
+from .common import Parser, formatter, raised_signal, take_raised, terminate_as_exception
 
 # One module per subcommand, in --help order. A module that is absent (an optional part not installed) is
 # skipped.
@@ -88,6 +88,9 @@ def _main(argv: list[str] | None) -> int:
             return 2
         return handler(args)
     except IpclabError as exc:
+        signum = raised_signal()
+        if signum is not None and not isinstance(exc, Interrupted):
+            return _report(signum)  # an error the interrupt caused on its way out: the interrupt's line alone
         from ..untrusted import terminal_text
 
         # One line, whatever a file name or a file's text put in the message: no newline, no escape sequence.

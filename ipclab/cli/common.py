@@ -58,6 +58,11 @@ REDELIVER = 0.005  # s
 _raised: list[int] = []
 
 
+def raised_signal() -> int | None:
+    """The first signal raised as an exception and not yet reported (None: none); forgets nothing."""
+    return _raised[0] if _raised else None
+
+
 def take_raised() -> int | None:
     """The first signal raised as an exception since the last call (None: none), and forget them."""
     first = _raised[0] if _raised else None

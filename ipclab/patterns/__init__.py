@@ -17,7 +17,7 @@ import pkgutil
 from types import ModuleType
 
 from ..declarations import PatternSpec
-from ..errors import ConfigError
+from ..errors import ConfigError, Interrupted
 
 LAST = 1000  # ORDER of a module that declares none: after the built-in patterns
 
@@ -43,6 +43,8 @@ def _import(name: str) -> ModuleType:
     naming the file, the exception and the fix, not a traceback from deep inside discovery."""
     try:
         return importlib.import_module(name)
+    except Interrupted:  # SIGTERM while the module was importing: an interrupt, not the module's fault
+        raise
     except Exception as exc:  # noqa: BLE001 - anything a plug-in raises at import is the plug-in's fault
         try:
             spec = importlib.util.find_spec(name)

@@ -130,10 +130,12 @@ def get_transport(name: str) -> type[Transport]:
     if cls is not None:
         return cls
     ref = transport_ref(name)
-    from ..errors import ConfigError
+    from ..errors import ConfigError, Interrupted
 
     try:
         cls = load_transport(ref)
+    except Interrupted:  # SIGTERM while the module was importing: an interrupt, not the module's fault
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever a plug-in raises at import is the plug-in's fault
         if name not in _extra:
             raise
