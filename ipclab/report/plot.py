@@ -182,11 +182,14 @@ def _companion(spec: Any) -> str | None:
 
 def mark_losses(ax: Any, cells: list[dict[str, Any]], data: dict[str, list[Point]]) -> int:
     """Beside each plotted point of a cell that lost messages, "N% lost" in its transport's colour: a lossy cell
-    shows its loss wherever its speed is shown. Returns how many points were marked."""
+    shows its loss wherever its speed is shown, the same figure as the tables (the median of its trials, or the
+    worst trial's where the median is 0). Returns how many points were marked."""
+    from .cells import loss_pct  # what the tables print beside the same figure
+
     marked = 0
     for cell in cells:
-        loss = cell.get("summary", {}).get("loss_pct")
-        if not isinstance(loss, (int, float)) or isinstance(loss, bool) or loss <= 0:
+        loss = loss_pct(cell)
+        if loss is None:
             continue
         at = next((p for p in data.get(cell["transport"], []) if p[0] == cell["size_bytes"]), None)
         if at is None:

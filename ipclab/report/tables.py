@@ -30,7 +30,8 @@ from .metrics import PERCENTILES, Metric, belongs, default_metrics, format_numbe
 SPREAD_MARK = 0.10
 LOSS_KEY = "loss_pct"  # its table is the delivery table: lost % / reordered / duplicated
 RANGE_LEGEND = f"(a–b): lowest–highest per-trial figure, where trials differ by over {SPREAD_MARK:.0%} of the median"
-LOSS_LEGEND = "N% lost: the cell lost messages (median of its trials); its figures count only what arrived"
+LOSS_LEGEND = ("N% lost: the cell lost messages (median of its trials, or the worst trial's where the median is 0); "
+               "its figures count only what arrived")
 DELIVERY_LEGEND = "lost %: of the messages sent; reordered, duplicated: messages; - = not counted by this pattern"
 
 
