@@ -75,8 +75,8 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
             send(rmv)
         probe.begin()
         if ch.has_exchange and ctx.count:
-            # A native exchange (shm's slots, posix-mq's queue pair): one call per round trip, the echo with the next receive; the
-            # first ping received alone, the last echo sent alone.
+            # A native exchange (shm's slots, posix-mq's queue pair): one call per round trip, the echo with the
+            # next receive; the first ping received alone, the last echo sent alone.
             exchange = ch.exchange
             recv(rmv)
             for _ in range(ctx.count - 1):

@@ -81,8 +81,8 @@ def _server(ch: Any, ctx: Context) -> dict[str, Any]:
             send(rmv)
         probe.begin()
         if ch.has_exchange and ctx.count:
-            # A native exchange (shm's slots, posix-mq's queue pair): the reply and the wait for the next request in one call; the
-            # first request received alone, the last reply sent alone.
+            # A native exchange (shm's slots, posix-mq's queue pair): the reply and the wait for the next request
+            # in one call; the first request received alone, the last reply sent alone.
             exchange = ch.exchange
             recv(qmv)
             for _ in range(ctx.count - 1):
