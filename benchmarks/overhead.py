@@ -161,7 +161,13 @@ def main(argv: list[str] | None = None) -> int:
                          "median of all their pairs) and print the same report")
     args = ap.parse_args(argv)
     if args.pool:
-        return pool(args.pool.split(","), args)
+        try:
+            return pool(args.pool.split(","), args)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            print(f"overhead: --pool {args.pool}: not files written by overhead.py --json ({detail}); "
+                  "save runs with --json FILE first", file=sys.stderr)
+            return 2
     if args.quick:
         args.reps, args.sizes = min(args.reps, 3), "64,64K"
     wanted = args.transports.split(",") if args.transports else [n for n in ALL if n in TRANSPORTS]

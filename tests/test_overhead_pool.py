@@ -39,3 +39,13 @@ def test_pool_takes_the_median_of_every_pair(tmp_path: Any, capsys: Any) -> None
     assert "ok" in row
     (row,) = [line for line in out.splitlines() if line.startswith("| tcp pingpong 64 B")]
     assert "1.20 / 1.20 / 1.20" in row and "MISS (> 1.10)" in row
+
+
+def test_pool_rejects_what_is_not_a_saved_run_in_one_line(tmp_path: Any, capsys: Any) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"x": 1}')
+    for arg in (str(tmp_path / "missing.json"), str(bad)):
+        assert overhead.main(["--pool", arg]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("overhead: --pool ") and "--json FILE" in err
+        assert "Traceback" not in err
